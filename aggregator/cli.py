@@ -1,0 +1,257 @@
+"""The `aggregator` command: check, sync, poll, serve, worker, schedule."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator import __version__, store
+from aggregator.config import Config, ConfigError, default_config_path, load_config
+from aggregator.db import make_engine, migrate, session_factory, transaction
+from aggregator.poll import PollOutcome, poll_feeds, utcnow
+from aggregator.sync import SyncReport, sync_config
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The feeds file (default: $AGGREGATOR_CONFIG, else ./feeds.yaml).",
+)
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+def cli() -> None:
+    """A reading room for therapy writers: gather their feeds, serve them as one site."""
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _config_path(path: Path | None) -> Path:
+    return path or default_config_path()
+
+
+def _load_config_or_exit(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        count = len(exc.problems)
+        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}; nothing was changed.", err=True)
+        sys.exit(1)
+
+
+def _open_database() -> sessionmaker[Session]:
+    try:
+        engine = make_engine(writer=True)
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot open the database: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+    return session_factory(engine)
+
+
+def _sync(sessions: sessionmaker[Session], config: Config) -> SyncReport:
+    with transaction(sessions) as session:
+        return sync_config(session, config, utcnow())
+
+
+def _setup_logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+# -- commands ------------------------------------------------------------------
+
+
+@cli.command()
+@config_option
+def check(config_path: Path | None) -> None:
+    """Validate the feeds file; print every problem as FILE:LINE: message."""
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    click.echo(config.summary())
+
+
+@cli.command()
+@config_option
+def sync(config_path: Path | None) -> None:
+    """Apply the feeds file to the database; print what was added, changed, retired."""
+    config = _load_config_or_exit(_config_path(config_path))
+    report = _sync(_open_database(), config)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("feeds", nargs=-1)
+@click.option("--all", "poll_all", is_flag=True, help="Poll every feed now, whatever its schedule.")
+@click.option("-v", "--verbose", is_flag=True, help="Log one line per poll.")
+@config_option
+def poll(feeds: Sequence[str], poll_all: bool, verbose: bool, config_path: Path | None) -> None:
+    """Sync, then poll due feeds (or FEEDS: author slugs or feed URLs) inline."""
+    _setup_logging(logging.INFO if verbose else logging.ERROR)
+    config = _load_config_or_exit(_config_path(config_path))
+    sessions = _open_database()
+    report = _sync(sessions, config)
+    if not report.unchanged:
+        click.echo(report.summary())
+    with sessions() as session:
+        if feeds:
+            feed_ids, unknown = store.find_feed_ids(session, feeds)
+            if unknown:
+                raise click.UsageError(
+                    f"no feed matches {', '.join(repr(u) for u in unknown)}; name an author slug or a feed URL from feeds.yaml"
+                )
+        elif poll_all:
+            feed_ids = store.active_feed_ids(session)
+        else:
+            feed_ids = store.due_feed_ids(session, utcnow())
+    if not feed_ids:
+        click.echo("No feed is due; use --all to poll every feed now.")
+        return
+    started = time.monotonic()
+    outcomes = _poll_with_progress(sessions, feed_ids)
+    click.echo(_poll_summary(outcomes, time.monotonic() - started))
+
+
+def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int]) -> list[PollOutcome]:
+    if sys.stdout.isatty():
+        lock = threading.Lock()
+        with click.progressbar(
+            length=len(feed_ids),
+            label=f"Polling {len(feed_ids)} feed{'s' if len(feed_ids) != 1 else ''}",
+            show_pos=True,
+            item_show_func=lambda outcome: outcome.author_slug if outcome else None,
+        ) as bar:
+
+            def advance(outcome: PollOutcome) -> None:
+                with lock:
+                    bar.update(1, outcome)
+
+            return poll_feeds(sessions, feed_ids, on_done=advance)
+
+    def line(outcome: PollOutcome) -> None:
+        click.echo(f"{outcome.result:<12} {outcome.author_slug}: {outcome.source}" + _counts(outcome))
+
+    return poll_feeds(sessions, feed_ids, on_done=line)
+
+
+def _counts(outcome: PollOutcome) -> str:
+    if outcome.failed:
+        return f" ({outcome.error})"
+    if outcome.result == "ok":
+        return f" ({outcome.new} new, {outcome.updated} updated)"
+    return ""
+
+
+def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
+    results = Counter(outcome.result for outcome in outcomes)
+    new = sum(outcome.new for outcome in outcomes)
+    updated = sum(outcome.updated for outcome in outcomes)
+    parts = [f"{results[name]} {label}" for name, label in (("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("skipped", "skipped")) if results[name]]
+    lines = [
+        f"Polled {len(outcomes)} feed{'s' if len(outcomes) != 1 else ''} in {seconds:.1f} s: {', '.join(parts)}; "
+        f"{new} new entr{'ies' if new != 1 else 'y'}, {updated} updated."
+    ]
+    failed = [outcome for outcome in outcomes if outcome.failed]
+    if failed:
+        lines.append(f"Failed ({len(failed)}): their stored entries are kept; fix the feed or its entry in feeds.yaml.")
+        lines += [f"  {o.author_slug}  {o.source}\n    {o.error}" for o in failed]
+    warned = [outcome for outcome in outcomes if outcome.warnings]
+    if warned:
+        lines.append("Warnings:")
+        lines += [f"  {o.author_slug}  {o.source}: {warning}" for o in warned for warning in o.warnings]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not poll in this process.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
+@config_option
+def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: Path | None) -> None:
+    """Serve the site; without REDIS_URL, also poll feeds.yaml on schedule."""
+    import waitress
+
+    from aggregator.embedded import InProcessScheduler
+    from aggregator.web import create_app
+
+    _setup_logging(logging.INFO)
+    path = _config_path(config_path)
+    sessions = _open_database()
+    scheduler = None
+    if not no_scheduler and not os.environ.get("REDIS_URL"):
+        scheduler = InProcessScheduler(sessions, path)
+        # The first round runs before the site opens, so a new site shows
+        # its posts at once; slow feeds are bounded by the fetch timeouts.
+        scheduler.run_once()
+        scheduler.start()
+    elif path.exists():
+        try:
+            _sync(sessions, load_config(path))
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+    app = create_app(engine=make_engine())
+    polling = "polling in-process" if scheduler else ("polling through RQ" if os.environ.get("REDIS_URL") else "not polling")
+    click.echo(f"Serving {path} on http://{host}:{port}/ ({polling}). Press Ctrl+C to stop.")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="aggregator", _quiet=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Work until the queue is empty, then stop.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for poll jobs (needs REDIS_URL)."""
+    from workers.queue import RedisUnavailable, connect, run_worker
+
+    _setup_logging(logging.INFO)
+    try:
+        connection = connect()
+    except RedisUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    _open_database()  # the schema must exist before the first job
+    run_worker(connection, burst=burst)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Enqueue what is due now, then stop.")
+@click.option("--every", default=30.0, show_default=True, type=float, help="Seconds between rounds.")
+@config_option
+def schedule(once: bool, every: float, config_path: Path | None) -> None:
+    """Sync feeds.yaml and enqueue due polls into RQ, one job per feed at a time."""
+    from workers.queue import RedisUnavailable, connect, run_scheduler
+
+    _setup_logging(logging.INFO)
+    try:
+        connection = connect()
+    except RedisUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    path = _config_path(config_path)
+    sessions = _open_database()
+    if once:
+        config = _load_config_or_exit(path)
+        _sync(sessions, config)
+    report = run_scheduler(sessions, connection, None if once else path, utcnow, once=once, tick_seconds=every)
+    click.echo(report.summary())

@@ -1,0 +1,430 @@
+"""Read and validate `feeds.yaml`, the curators' source of truth.
+
+Curators edit the file by hand, so every problem is reported at once, each as
+`FILE:LINE: message` with a hint of what to write instead. The file is read
+as a YAML node tree (not as plain data) because only nodes remember their
+line numbers, and because PyYAML silently keeps the last of two duplicate
+keys, which here would hide a curator's mistake.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
+
+DEFAULT_CONFIG_PATH = "feeds.yaml"
+DEFAULT_INTERVAL = 30 * 60
+MIN_INTERVAL = 60
+MAX_INTERVAL = 7 * 24 * 3600
+FEED_TYPES = ("rss", "atom", "json", "wagtail")
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The feeds file cannot be used; `problems` says every reason."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = "Therapy Writers"
+    base_url: str = "http://127.0.0.1:5000"
+    description: str = "A reading room for the blogs of psychotherapists and counsellors."
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    source: str  # the feed's identity in feeds.yaml: its URL, or "path:<relative path>"
+    location: str  # what fetch reads: an http(s) URL or a file:// URI
+    type: str | None = None  # None: detect from the document
+    tags: tuple[str, ...] = ()
+    interval: int | None = None  # seconds; None: the default
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class AuthorConfig:
+    slug: str
+    name: str
+    bio: str = ""
+    homepage: str | None = None
+    feeds: tuple[FeedConfig, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    site: SiteConfig = field(default_factory=SiteConfig)
+    default_interval: int = DEFAULT_INTERVAL
+    aliases: dict[str, str] = field(default_factory=dict)  # alias slug -> tag slug
+    authors: tuple[AuthorConfig, ...] = ()
+
+    @property
+    def feeds(self) -> list[tuple[AuthorConfig, FeedConfig]]:
+        return [(author, feed) for author in self.authors for feed in author.feeds]
+
+    def summary(self) -> str:
+        feeds = self.feeds
+        files = sum(1 for _, feed in feeds if feed.location.startswith("file:"))
+        parts = [
+            f"{len(self.authors)} author{'s' if len(self.authors) != 1 else ''}",
+            f"{len(feeds)} feed{'s' if len(feeds) != 1 else ''}"
+            + (f" ({files} from files)" if files else ""),
+            f"{len(self.aliases)} tag alias{'es' if len(self.aliases) != 1 else ''}",
+        ]
+        return f"{self.path}: OK: " + ", ".join(parts)
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def parse_interval(text: str) -> int:
+    """Return the seconds in an interval such as `30m`, `2h`, `1h30m` or `1d`.
+
+    Raises ValueError with a message fit for a curator.
+    """
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _INTERVAL_PART.sub("", compact):
+        raise ValueError(f"bad interval {text!r}: write a number and a unit, like 30m, 2h or 1d")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _INTERVAL_PART.findall(compact))
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ValueError(f"interval {text!r} is out of range: use between 1m and 7d")
+    return seconds
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a feeds file; raise ConfigError listing every problem."""
+    config_path = Path(path) if path is not None else default_config_path()
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(str(config_path), 0, "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(str(config_path), 0, f"cannot read the file: {exc}")]) from None
+    return parse_config(text, config_path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate the text of a feeds file that lives at `path`."""
+    reader = _Reader(str(path), path.parent)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        problem = " ".join(filter(None, [exc.context, exc.problem])) or "not valid YAML"
+        raise ConfigError([ConfigProblem(str(path), line, f"not valid YAML: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(str(path), 0, f"not valid YAML: {exc}")]) from None
+    config = reader.read_root(root, path)
+    if reader.problems:
+        raise ConfigError(sorted(reader.problems, key=lambda p: p.line))
+    return config
+
+
+class _Reader:
+    """Walks the YAML node tree, collecting problems instead of stopping at one."""
+
+    def __init__(self, file: str, base_dir: Path):
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[ConfigProblem] = []
+
+    def error(self, node: yaml.Node | None, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.problems.append(ConfigProblem(self.file, line, message))
+
+    # -- shapes ------------------------------------------------------------
+
+    def mapping(
+        self, node: yaml.Node, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            shape = "'key: value' lines" if isinstance(allowed, _AnyKey) else f"keys ({', '.join(allowed)})"
+            self.error(node, f"{what} must be a mapping of {shape}")
+            return {}
+        found: dict[str, yaml.Node] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error(key_node, f"{what} has a key that is not plain text")
+                continue
+            key = key_node.value
+            if key in first_line:
+                self.error(key_node, f"duplicate key '{key}' in {what} (first given on line {first_line[key]})")
+                continue
+            first_line[key] = key_node.start_mark.line + 1
+            if key not in allowed:
+                self.error(key_node, f"unknown key '{key}' in {what}{_suggest(key, allowed)}")
+                continue
+            found[key] = value_node
+        for key in required:
+            if key not in found and key not in first_line:
+                self.error(node, f"{what} is missing '{key}'")
+        return found
+
+    def text(self, node: yaml.Node | None, what: str, required: bool = False) -> str | None:
+        if node is None:
+            return None
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+            if required:
+                self.error(node, f"{what} is empty")
+            return None
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be plain text")
+            return None
+        value = node.value.strip()
+        if required and not value:
+            self.error(node, f"{what} is empty")
+            return None
+        return value
+
+    def text_list(self, node: yaml.Node | None, what: str) -> list[tuple[str, yaml.Node]]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a list, like [trauma, attachment]")
+            return []
+        items = []
+        for item in node.value:
+            value = self.text(item, f"an item of {what}", required=True)
+            if value is not None:
+                items.append((value, item))
+        return items
+
+    def url(self, node: yaml.Node | None, what: str, required: bool = False) -> str | None:
+        value = self.text(node, what, required)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            self.error(node, f"{what} must be an http:// or https:// address, not {value!r}")
+            return None
+        return value
+
+    def interval(self, node: yaml.Node | None, what: str) -> int | None:
+        if node is None:
+            return None
+        if not isinstance(node, yaml.ScalarNode) or node.tag not in (_STR, "tag:yaml.org,2002:int"):
+            self.error(node, f"{what} must be a duration like 30m, 2h or 1d")
+            return None
+        if node.tag != _STR:
+            self.error(node, f"{what} {node.value} needs a unit: write {node.value}m for minutes or {node.value}h for hours")
+            return None
+        try:
+            return parse_interval(node.value)
+        except ValueError as exc:
+            self.error(node, str(exc))
+            return None
+
+    # -- the document ------------------------------------------------------
+
+    def read_root(self, root: yaml.Node | None, path: Path) -> Config:
+        if root is None:
+            self.error(None, "the file is empty: it needs at least an 'authors:' list")
+            return Config(path=path)
+        top = self.mapping(root, "the file", ("site", "defaults", "tags", "authors"), required=("authors",))
+        site = self.read_site(top.get("site"))
+        default_interval = DEFAULT_INTERVAL
+        if "defaults" in top:
+            defaults = self.mapping(top["defaults"], "defaults", ("interval",))
+            default_interval = self.interval(defaults.get("interval"), "defaults.interval") or DEFAULT_INTERVAL
+        aliases = self.read_aliases(top.get("tags"))
+        authors = self.read_authors(top.get("authors"))
+        return Config(path=path, site=site, default_interval=default_interval, aliases=aliases, authors=authors)
+
+    def read_site(self, node: yaml.Node | None) -> SiteConfig:
+        if node is None:
+            return SiteConfig()
+        site = self.mapping(node, "site", ("title", "base_url", "description"))
+        defaults = SiteConfig()
+        base_url = self.url(site.get("base_url"), "site.base_url")
+        return SiteConfig(
+            title=self.text(site.get("title"), "site.title") or defaults.title,
+            base_url=(base_url or defaults.base_url).rstrip("/"),
+            description=self.text(site.get("description"), "site.description") or defaults.description,
+        )
+
+    def read_aliases(self, node: yaml.Node | None) -> dict[str, str]:
+        if node is None:
+            return {}
+        tags = self.mapping(node, "tags", ("aliases",))
+        aliases_node = tags.get("aliases")
+        if aliases_node is None or (isinstance(aliases_node, yaml.ScalarNode) and aliases_node.tag == _NULL):
+            return {}
+        entries = self.mapping(aliases_node, "tags.aliases", allowed=_AnyKey())
+        aliases: dict[str, str] = {}
+        lines = {tag_slug(alias): node for alias, node in entries.items()}
+        for alias, target_node in entries.items():
+            target = self.text(target_node, f"the alias '{alias}'", required=True)
+            if target is None:
+                continue
+            if not tag_slug(alias) or not tag_slug(target):
+                self.error(target_node, f"the alias '{alias}: {target}' has no letters or digits to make a tag of")
+            elif tag_slug(alias) == tag_slug(target):
+                self.error(target_node, f"the alias '{alias}' points at itself")
+            else:
+                aliases[alias] = target
+        try:
+            return resolve_aliases(aliases)
+        except AliasLoop as exc:
+            self.error(lines.get(exc.alias, aliases_node), str(exc))
+            return {}
+
+    def read_authors(self, node: yaml.Node | None) -> tuple[AuthorConfig, ...]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, "authors must be a list; start each author with '- slug: ...'")
+            return ()
+        authors = []
+        slug_lines: dict[str, int] = {}
+        feed_lines: dict[str, int] = {}
+        for author_node in node.value:
+            author = self.read_author(author_node, feed_lines)
+            if author is None:
+                continue
+            if author.slug in slug_lines:
+                self.error(author_node, f"duplicate author slug '{author.slug}' (first used on line {slug_lines[author.slug]})")
+                continue
+            slug_lines[author.slug] = author.line
+            authors.append(author)
+        return tuple(authors)
+
+    def read_author(self, node: yaml.Node, feed_lines: dict[str, int]) -> AuthorConfig | None:
+        fields = self.mapping(
+            node, "an author", ("slug", "name", "bio", "homepage", "feeds"), required=("slug", "name", "feeds")
+        )
+        if not fields:
+            return None
+        slug = self.text(fields.get("slug"), "the author's slug", required="slug" in fields)
+        if slug is not None and not _SLUG.match(slug):
+            self.error(fields["slug"], f"author slug {slug!r} must be lower-case letters, digits and hyphens, like jane-doe")
+            slug = None
+        name = self.text(fields.get("name"), "the author's name", required="name" in fields)
+        bio = self.text(fields.get("bio"), "the author's bio") or ""
+        homepage = self.url(fields.get("homepage"), "the author's homepage")
+        feeds = []
+        feeds_node = fields.get("feeds")
+        if feeds_node is not None:
+            if not isinstance(feeds_node, yaml.SequenceNode) or not feeds_node.value:
+                self.error(feeds_node, "feeds must be a list with at least one '- url: ...' or '- path: ...'")
+            else:
+                for feed_node in feeds_node.value:
+                    feed = self.read_feed(feed_node)
+                    if feed is None:
+                        continue
+                    identity = _identity(feed.source)
+                    if identity in feed_lines:
+                        self.error(feed_node, f"duplicate feed {feed.source} (first listed on line {feed_lines[identity]})")
+                        continue
+                    feed_lines[identity] = feed.line
+                    feeds.append(feed)
+        if slug is None or name is None:
+            return None
+        return AuthorConfig(
+            slug=slug, name=name, bio=bio, homepage=homepage, feeds=tuple(feeds), line=node.start_mark.line + 1
+        )
+
+    def read_feed(self, node: yaml.Node) -> FeedConfig | None:
+        fields = self.mapping(node, "a feed", ("url", "path", "type", "tags", "interval"))
+        if not fields:
+            return None
+        if "url" in fields and "path" in fields:
+            self.error(node, "a feed has either 'url' or 'path', not both")
+            return None
+        if "url" not in fields and "path" not in fields:
+            self.error(node, "a feed is missing 'url' (or 'path' for a file beside feeds.yaml)")
+            return None
+        if "url" in fields:
+            source = location = self.url(fields["url"], "the feed url", required=True)
+        else:
+            source, location = self.feed_path(fields["path"])
+        feed_type = self.text(fields.get("type"), "the feed type")
+        if feed_type is not None and feed_type not in FEED_TYPES:
+            self.error(
+                fields["type"],
+                f"unknown feed type {feed_type!r}{_suggest(feed_type, FEED_TYPES)} (leave it out to detect rss, atom or json)",
+            )
+            feed_type = None
+        tags = []
+        for name, tag_node in self.text_list(fields.get("tags"), "the feed's tags"):
+            if not tag_slug(name):
+                self.error(tag_node, f"the tag {name!r} has no letters or digits")
+            else:
+                tags.append(name)
+        interval = self.interval(fields.get("interval"), "the feed interval")
+        if source is None or location is None:
+            return None
+        return FeedConfig(
+            source=source, location=location, type=feed_type, tags=tuple(tags), interval=interval,
+            line=node.start_mark.line + 1,
+        )
+
+    def feed_path(self, node: yaml.Node) -> tuple[str | None, str | None]:
+        value = self.text(node, "the feed path", required=True)
+        if value is None:
+            return None, None
+        relative = Path(value)
+        if relative.is_absolute():
+            self.error(node, f"the feed path {value!r} must be relative to the folder of feeds.yaml")
+            return None, None
+        base = self.base_dir.resolve()
+        target = (base / relative).resolve()
+        if not target.is_relative_to(base):
+            self.error(node, f"the feed path {value!r} leaves the folder of feeds.yaml; only files inside it may be read")
+            return None, None
+        if not target.is_file():
+            self.error(node, f"the feed path {value!r}: no such file in {base}")
+            return None, None
+        return f"path:{target.relative_to(base).as_posix()}", target.as_uri()
+
+
+class _AnyKey(tuple):
+    """An `allowed` value for mappings whose keys are the curator's own."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _suggest(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; expected one of: {', '.join(choices)}" if choices else ""
+
+
+def _identity(source: str) -> str:
+    """Compare feed URLs the way servers do: scheme and host are case-blind."""
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return source

@@ -1,0 +1,97 @@
+"""Database engines and the schema's migrations.
+
+SQLite is the default (a file under `instance/`), PostgreSQL the way to
+grow; `DATABASE_URL` chooses. Engines are made per process: RQ forks a
+work horse per job, and a connection pool must never cross a fork.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.resources import resource_dir
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/aggregator.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any fixed number shared by every process that may migrate the same database.
+MIGRATION_LOCK_ID = 7_202_611
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 (which we ship) for plain `postgresql://` URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str | None = None, *, writer: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine for `url` (default: DATABASE_URL, else the SQLite file).
+
+    A `writer` engine's transactions on SQLite take the write lock when they
+    begin: a transaction that reads and then writes would otherwise fail at
+    once ("database is locked") when another process wrote in between,
+    instead of waiting its turn.
+    """
+    url = normalize_url(url or database_url())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        event.listen(engine, "connect", _configure_sqlite)
+        begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+        event.listen(engine, "begin", lambda connection: connection.exec_driver_sql(begin))
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    # The sqlite3 module's own transaction handling begins late and never
+    # for SELECT; SQLAlchemy's "begin" event above does it instead.
+    dbapi_connection.isolation_level = None
+    # WAL lets the site read while a poll writes; foreign keys are off in
+    # SQLite unless asked for on every connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]):
+    """A session whose work is committed on success and rolled back on error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest migration (a no-op when it is there)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resource_dir("migrations")))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Two processes starting at once must not both create the tables.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

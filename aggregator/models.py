@@ -1,0 +1,155 @@
+"""The database schema: authors, their feeds, entries and tags.
+
+The schema itself is made by Alembic migrations (`migrations/`); these
+classes must match them. Times are stored as naive UTC on every database, so
+SQLite and PostgreSQL sort and compare them the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in Python, naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; the store keeps UTC only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "authors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    bio: Mapped[str] = mapped_column(Text, default="")
+    homepage: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    feeds: Mapped[list[Feed]] = relationship(back_populates="author", order_by="Feed.id")
+
+
+class Feed(Base):
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    # The feed's identity in feeds.yaml: its URL, or "path:<file beside it>".
+    source: Mapped[str] = mapped_column(String(2000), unique=True)
+    # What fetch reads: the URL, or the file:// URI the path resolved to.
+    location: Mapped[str] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(20))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[Author] = relationship(back_populates="feeds")
+
+    __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    # sha256 of the entry's key (guid, else link, else title and date):
+    # fixed-length, so the unique index stays small whatever feeds send.
+    key_hash: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    author_name: Mapped[str | None] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    summary_text: Mapped[str] = mapped_column(Text)
+    # sha256 of the entry as parsed (before cleaning) and of how it is tagged:
+    # an unchanged entry is neither cleaned nor written again.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The time lists sort by: publication time, never later than first seen.
+    sort_time: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    feed: Mapped[Feed] = relationship()
+    author: Mapped[Author] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary="entry_tags", order_by="Tag.slug", viewonly=True)
+
+    __table_args__ = (
+        UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),
+        Index("ix_entries_sort", "sort_time", "id"),
+        Index("ix_entries_author_sort", "author_id", "sort_time", "id"),
+    )
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class EntryTag(Base):
+    __tablename__ = "entry_tags"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_entry_tags_tag", "tag_id", "entry_id"),)
+
+
+class Setting(Base):
+    """Values that `aggregator sync` copies from feeds.yaml for every process.
+
+    Workers and web processes may run where feeds.yaml is not; they read
+    the site settings and tag aliases from here.
+    """
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

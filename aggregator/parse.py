@@ -1,0 +1,395 @@
+"""Turn a fetched document into the project's own feed and entry types.
+
+RSS 0.9x/1.0/2.0 and Atom go through feedparser (the only module that
+imports it), with its sanitizer and URL resolver off: `clean` does both jobs
+once, with bleach. JSON Feed 1.0/1.1 and the Wagtail pages API are mapped
+by hand. A fatal problem raises ParseError; a harmless one becomes a warning;
+one bad entry is skipped with a warning and never sinks the feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+# Problems feedparser reports that leave the feed fully readable: a feed
+# served as text/plain, or with a wrong but recoverable charset.
+_HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
+# Fields of a Wagtail page that may hold its text, most likely first.
+WAGTAIL_BODY_FIELDS = ("body", "content", "text", "rich_text", "intro", "introduction")
+WAGTAIL_SUMMARY_FIELDS = ("search_description", "intro", "summary", "excerpt")
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    key: str  # identity within its feed: guid, else link, else a hash of title and date
+    guid: str | None
+    url: str | None
+    title: str
+    title_is_html: bool
+    content: str
+    content_is_html: bool
+    base_url: str | None  # what relative URLs in the content are relative to
+    author: str | None
+    categories: tuple[str, ...]
+    published: datetime | None
+    updated: datetime | None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    format: str  # rss20, atom10, json, wagtail, ...
+    title: str | None
+    site_url: str | None
+    entries: tuple[ParsedEntry, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class ParseError(Exception):
+    """The document is not a feed we can read; the message is for the curator."""
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None, feed_type: str | None = None) -> ParsedFeed:
+    """Parse a feed document fetched from `url`.
+
+    `feed_type` is what feeds.yaml says (rss, atom, json, wagtail) or None to
+    detect it from the document.
+    """
+    kind = feed_type or _detect(body, content_type)
+    if kind in ("json", "wagtail"):
+        document = _load_json(body)
+        if kind == "wagtail" or (feed_type is None and _looks_like_wagtail(document)):
+            return _parse_wagtail(document, url)
+        return _parse_json_feed(document, url)
+    return _parse_xml(body, url, content_type)
+
+
+def entry_key(guid: str | None, url: str | None, title: str, published: datetime | None) -> str:
+    """Return an entry's identity: its guid, else its link, else a hash of title and date."""
+    if guid and guid.strip():
+        return guid.strip()
+    if url and url.strip():
+        return url.strip()
+    stamp = published.isoformat() if published else ""
+    return "sha256:" + hashlib.sha256(f"{title}\n{stamp}".encode()).hexdigest()
+
+
+def _detect(body: bytes, content_type: str | None) -> str:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type.endswith("json") or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        return "json"
+    return "xml"
+
+
+# -- RSS and Atom -----------------------------------------------------------
+
+
+def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    # No content-location: feedparser would resolve relative guids against
+    # the feed's URL, and an entry's identity must not change when its feed
+    # moves. Links are made absolute here, and content URLs by `clean`.
+    headers = {"content-type": content_type} if content_type else {}
+    result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    problem = result.get("bozo_exception") if result.get("bozo") else None
+    if not result.entries:
+        if not result.get("version"):
+            media_type = (content_type or "").split(";")[0].strip().lower()
+            if media_type == "text/html" or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+                raise ParseError("not a feed: the address answers an HTML page; find its feed link (often /feed/)")
+            raise ParseError(f"not a feed: {_reason(problem) if problem else 'no RSS, Atom or JSON Feed found'}")
+        if problem is not None and not isinstance(problem, _HARMLESS):
+            raise ParseError(f"the feed is broken and has no readable entries: {_reason(problem)}")
+    warnings = []
+    if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
+        warnings.append(f"the feed has an error that was worked around: {_reason(problem)}")
+    feed = result.feed
+    entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url), warnings)
+    return ParsedFeed(
+        format=result.get("version") or "unknown",
+        title=feed.get("title") or None,
+        site_url=_absolute(feed.get("link"), url),
+        entries=tuple(entries),
+        warnings=tuple(warnings),
+    )
+
+
+def _feedparser_entry(raw: Any, feed_url: str) -> ParsedEntry:
+    link = _absolute(raw.get("link"), feed_url)
+    content, content_is_html, base = _feedparser_content(raw)
+    title_detail = raw.get("title_detail") or {}
+    title = raw.get("title") or ""
+    # dict.get: feedparser's own get() maps a missing "updated" onto
+    # "published" (with a DeprecationWarning); we want the feed's own data.
+    updated = _struct_time(dict.get(raw, "updated_parsed"))
+    # Many feeds date entries only with <updated> (Atom) or dc:date, which
+    # feedparser reports as "updated": the best guess at publication there.
+    published = _struct_time(raw.get("published_parsed")) or _struct_time(raw.get("created_parsed")) or updated
+    guid = raw.get("id") or None
+    categories = tuple(
+        tag.get("term") or tag.get("label") for tag in raw.get("tags") or () if tag.get("term") or tag.get("label")
+    )
+    return ParsedEntry(
+        key=entry_key(guid, link, title, published),
+        guid=guid,
+        url=link,
+        title=title,
+        title_is_html="html" in (title_detail.get("type") or ""),
+        content=content,
+        content_is_html=content_is_html,
+        # An xml:base, else the post's own address, else the feed's.
+        base_url=base or link or feed_url,
+        author=raw.get("author") or None,
+        categories=_split_categories(categories),
+        published=published,
+        updated=updated,
+    )
+
+
+def _feedparser_content(raw: Any) -> tuple[str, bool, str | None]:
+    # Prefer the full content (content:encoded, atom:content) to the summary;
+    # among several content elements, the HTML one.
+    contents = [c for c in raw.get("content") or () if c.get("value")]
+    if contents:
+        best = max(contents, key=lambda c: ("html" in (c.get("type") or ""), len(c.get("value") or "")))
+        return best["value"], "html" in (best.get("type") or "html"), best.get("base")
+    summary = raw.get("summary_detail") or {}
+    if raw.get("summary"):
+        return raw["summary"], "html" in (summary.get("type") or "html"), summary.get("base")
+    return "", True, None
+
+
+def _struct_time(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- JSON Feed ---------------------------------------------------------------
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ParseError("not a feed: the JSON is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not a feed: bad JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
+def _looks_like_wagtail(document: Any) -> bool:
+    return isinstance(document, dict) and isinstance(document.get("meta"), dict) and "total_count" in document["meta"]
+
+
+def _parse_json_feed(document: Any, url: str) -> ParsedFeed:
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(JSON_FEED_VERSIONS):
+        raise ParseError("not a feed: JSON without a JSON Feed version (https://jsonfeed.org/version/1.1)")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a feed: the JSON Feed has no 'items' list")
+    site_url = _absolute(_text(document.get("home_page_url")), url)
+    feed_author = _json_author(document)
+    warnings: list[str] = []
+    entries = _map_entries(items, lambda item: _json_feed_entry(item, url, site_url, feed_author), warnings)
+    return ParsedFeed(
+        format="json" + str(document["version"]).rsplit("/", 1)[-1],
+        title=_text(document.get("title")),
+        site_url=site_url,
+        entries=tuple(entries),
+        warnings=tuple(warnings),
+    )
+
+
+def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author: str | None) -> ParsedEntry:
+    if not isinstance(item, dict):
+        raise ValueError("an item is not an object")
+    link = _absolute(_text(item.get("url")) or _text(item.get("external_url")), site_url or feed_url)
+    guid = _text(item.get("id"))
+    title = _text(item.get("title")) or ""
+    published = _iso_date(item.get("date_published"))
+    updated = _iso_date(item.get("date_modified"))
+    if _text(item.get("content_html")):
+        content, is_html = _text(item["content_html"]), True
+    elif _text(item.get("content_text")):
+        content, is_html = _text(item["content_text"]), False
+    else:
+        content, is_html = _text(item.get("summary")) or "", False
+    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    return ParsedEntry(
+        key=entry_key(guid, link, title, published or updated),
+        guid=guid,
+        url=link,
+        title=title,
+        title_is_html=False,
+        content=content or "",
+        content_is_html=is_html,
+        base_url=link or site_url or feed_url,
+        author=_json_author(item) or feed_author,
+        categories=tuple(t for t in (_text(tag) for tag in tags) if t),
+        published=published,
+        updated=updated,
+    )
+
+
+def _json_author(obj: dict[str, Any]) -> str | None:
+    # 1.1 has an "authors" list; 1.0 a single "author".
+    authors = obj.get("authors")
+    if isinstance(authors, list):
+        names = [_text(a.get("name")) for a in authors if isinstance(a, dict)]
+        return ", ".join(n for n in names if n) or None
+    author = obj.get("author")
+    return _text(author.get("name")) if isinstance(author, dict) else None
+
+
+# -- Wagtail pages API -------------------------------------------------------
+
+
+def _parse_wagtail(document: Any, url: str) -> ParsedFeed:
+    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
+        raise ParseError("not a Wagtail pages API answer: no 'items' list (the URL should end in /api/v2/pages/?type=...)")
+    warnings: list[str] = []
+    entries = _map_entries(document["items"], lambda item: _wagtail_entry(item, url), warnings)
+    if entries and not any(entry.content for entry in entries):
+        warnings.append("the API sends no page bodies; add &fields=* (or &fields=body) to the feed URL")
+    return ParsedFeed(format="wagtail", title=None, site_url=None, entries=tuple(entries), warnings=tuple(warnings))
+
+
+def _wagtail_entry(item: Any, api_url: str) -> ParsedEntry:
+    if not isinstance(item, dict):
+        raise ValueError("an item is not an object")
+    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    link = _absolute(_text(meta.get("html_url")), api_url)
+    guid = link or _absolute(_text(meta.get("detail_url")), api_url) or (f"wagtail:{item['id']}" if "id" in item else None)
+    title = _text(item.get("title")) or ""
+    published = _iso_date(meta.get("first_published_at")) or _iso_date(item.get("date"))
+    content = next((html for html in (_wagtail_html(item.get(f)) for f in WAGTAIL_BODY_FIELDS) if html), "")
+    if not content:
+        summary = next((s for s in (_text(item.get(f)) for f in WAGTAIL_SUMMARY_FIELDS) if s), "")
+        content = summary
+    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    author = item.get("author")
+    return ParsedEntry(
+        key=entry_key(guid, link, title, published),
+        guid=guid,
+        url=link,
+        title=title,
+        title_is_html=False,
+        content=content,
+        content_is_html=True,
+        base_url=link or api_url,
+        author=_text(author.get("name")) if isinstance(author, dict) else _text(author),
+        categories=tuple(t for t in (_text(tag.get("name")) if isinstance(tag, dict) else _text(tag) for tag in tags) if t),
+        published=published,
+        updated=None,
+    )
+
+
+def _wagtail_html(value: Any) -> str:
+    """Flatten a rich text field or a StreamField's blocks into HTML."""
+    if isinstance(value, str):
+        return value.strip()
+    if not isinstance(value, list):
+        return ""
+    parts = []
+    for block in value:
+        if not isinstance(block, dict):
+            continue
+        block_type = str(block.get("type", ""))
+        inner = block.get("value")
+        if block_type == "heading" and isinstance(inner, str):
+            parts.append(f"<h2>{_escape(inner)}</h2>")
+        elif block_type in ("quote", "block_quote", "blockquote") and isinstance(inner, str):
+            parts.append(f"<blockquote><p>{_escape(inner)}</p></blockquote>")
+        elif isinstance(inner, str):
+            parts.append(inner)
+        elif isinstance(inner, dict):
+            parts.extend(v for k, v in inner.items() if k in ("text", "body", "content", "paragraph") and isinstance(v, str))
+        elif isinstance(inner, list):
+            parts.append(_wagtail_html(inner))
+    return "\n".join(p for p in parts if p.strip())
+
+
+# -- shared helpers ----------------------------------------------------------
+
+
+def _map_entries(items: Iterable[Any], mapper: Callable[[Any], ParsedEntry], warnings: list[str]) -> list[ParsedEntry]:
+    entries: list[ParsedEntry] = []
+    seen: set[str] = set()
+    for position, item in enumerate(items, 1):
+        try:
+            entry = mapper(item)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            warnings.append(f"entry {position} was skipped: {_reason(exc)}")
+            continue
+        if not entry.title and not entry.content and not entry.url:
+            warnings.append(f"entry {position} was skipped: it has no title, link or content")
+            continue
+        if entry.key in seen:
+            # A feed that lists one entry twice: the first (newest) copy wins.
+            warnings.append(f"entry {position} repeats an earlier entry's id and was skipped")
+            continue
+        seen.add(entry.key)
+        entries.append(entry)
+    return entries
+
+
+def _split_categories(categories: Iterable[str]) -> tuple[str, ...]:
+    # Some feeds send "trauma, grief" as one category.
+    names: list[str] = []
+    for category in categories:
+        names.extend(part for part in (p.strip() for p in str(category).split(",")) if part)
+    return tuple(names)
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _absolute(url: str | None, base: str | None) -> str | None:
+    if not url:
+        return None
+    return urljoin(base, url.strip()) if base else url.strip()
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown problem"
+    message = getattr(exc, "getMessage", None)
+    text = message() if callable(message) else str(exc)
+    return text or type(exc).__name__

@@ -1,0 +1,256 @@
+"""Poll one feed: fetch -> parse -> clean -> tag -> store. The one orchestrator.
+
+`aggregator poll`, the RQ job in `workers/` and the in-process scheduler all
+call `Poller.poll`. No database transaction is held while the network is
+read, and nothing stored is touched when a fetch or parse fails: the feed
+records its error and keeps its entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator import schedule, store
+from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
+from aggregator.db import transaction
+from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest
+from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
+from aggregator.tagging import entry_tags
+
+log = logging.getLogger("aggregator.poll")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    feed_id: int
+    source: str
+    author_slug: str
+    result: str  # "ok", "not-modified", "failed" or "skipped"
+    http_status: int | None = None
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    bytes: int = 0
+    duration_ms: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "failed"
+
+
+class Poller:
+    """Polls feeds with one HTTP client; use as a context manager."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        limits: FetchLimits | None = None,
+        clock: Clock = utcnow,
+    ):
+        self.sessions = sessions
+        self.clock = clock
+        with sessions() as session:
+            site = store.load_setting(session, store.SITE_KEY, {})
+            self.aliases: dict[str, str] = store.load_setting(session, store.ALIASES_KEY, {})
+        self.fetcher = Fetcher(limits, site_url=site.get("base_url"))
+
+    def __enter__(self) -> Poller:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.fetcher.close()
+
+    def poll(self, feed_id: int, *, raise_unexpected: bool = True) -> PollOutcome:
+        """Poll one feed and record the outcome; never raises for a bad feed.
+
+        Unexpected errors (a bug, the database going away) are recorded on
+        the feed when the database allows, then raised so that an RQ job
+        fails visibly, or, with `raise_unexpected=False`, logged and
+        returned as a failed outcome.
+        """
+        started = time.monotonic()
+        with self.sessions() as session:
+            feed = store.load_feed(session, feed_id)
+        if feed is None or feed.retired:
+            return PollOutcome(feed_id, feed.source if feed else "?", feed.author_slug if feed else "?", "skipped")
+        try:
+            outcome = self._poll(feed)
+        except (FetchError, ParseError) as exc:
+            outcome = self._record_failure(feed, str(exc), getattr(exc, "status", None))
+        except Exception as exc:
+            message = f"internal error while polling: {type(exc).__name__}: {exc}"
+            try:
+                outcome = self._record_failure(feed, message, None)
+            except Exception:  # noqa: BLE001 - the database may be the thing that failed
+                log.exception("feed=%s could not record the failure", feed.source)
+                outcome = PollOutcome(feed.id, feed.source, feed.author_slug, "failed", error=message)
+            if raise_unexpected:
+                raise
+            log.exception("feed=%s poll crashed", feed.source)
+        outcome = _with_duration(outcome, started)
+        _log(outcome)
+        return outcome
+
+    def _poll(self, feed: store.FeedState) -> PollOutcome:
+        response = self.fetcher.fetch(FetchRequest(feed.location, feed.etag, feed.last_modified))
+        now = self.clock()
+        next_check = schedule.next_check_after_success(now, feed.interval_seconds)
+        if response.not_modified:
+            with transaction(self.sessions) as session:
+                store.record_success(
+                    session, feed.id, now=now, next_check_at=next_check, status=response.status,
+                    etag=response.etag, last_modified=response.last_modified,
+                )
+            return PollOutcome(feed.id, feed.source, feed.author_slug, "not-modified", response.status)
+        assert response.body is not None
+        parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
+        prepared = self._prepare(feed, parsed)
+        with transaction(self.sessions) as session:
+            counts = store.save_entries(session, feed, prepared, now)
+            store.record_success(
+                session, feed.id, now=now, next_check_at=next_check, status=response.status,
+                etag=response.etag, last_modified=response.last_modified,
+                title=clean_text(parsed.title) if parsed.title else None,
+                site_url=parsed.site_url,
+            )
+        return PollOutcome(
+            feed.id, feed.source, feed.author_slug, "ok", response.status,
+            new=counts.new, updated=counts.updated,
+            unchanged=counts.unchanged + len(parsed.entries) - len(prepared),
+            warnings=parsed.warnings, bytes=len(response.body),
+        )
+
+    def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> list[store.PreparedEntry]:
+        """Clean and tag the entries that are new or changed since last stored."""
+        fingerprints = {}
+        for entry in parsed.entries:
+            categories = [clean_text(category) for category in entry.categories]
+            tags = entry_tags(categories, feed.tags, self.aliases)
+            fingerprints[store.key_hash(entry.key)] = (entry, tags, _content_hash(entry, [t.slug for t in tags]))
+        with self.sessions() as session:
+            stored = store.stored_hashes(session, feed.id, fingerprints)
+        prepared = []
+        for key_hash, (entry, tags, content_hash) in fingerprints.items():
+            if stored.get(key_hash) == content_hash:
+                continue  # unchanged: not cleaned again
+            content = clean_content(entry.content, entry.content_is_html, entry.base_url)
+            title = clean_text(entry.title, entry.title_is_html) or _untitled(content.excerpt)
+            prepared.append(
+                store.PreparedEntry(
+                    key_hash=key_hash,
+                    guid=entry.guid,
+                    url=_entry_url(entry),
+                    title=title,
+                    author_name=clean_text(entry.author) or None,
+                    content_html=content.html,
+                    summary_text=content.excerpt,
+                    content_hash=content_hash,
+                    published_at=entry.published,
+                    updated_at=entry.updated,
+                    tags=tuple(tags),
+                )
+            )
+        return prepared
+
+    def _record_failure(self, feed: store.FeedState, message: str, status: int | None) -> PollOutcome:
+        now = self.clock()
+        next_check = schedule.next_check_after_failure(now, feed.interval_seconds, feed.error_count + 1)
+        with transaction(self.sessions) as session:
+            store.record_failure(session, feed.id, now=now, next_check_at=next_check, message=message, status=status)
+        return PollOutcome(feed.id, feed.source, feed.author_slug, "failed", status, error=message)
+
+
+def poll_feeds(
+    sessions: sessionmaker[Session],
+    feed_ids: Iterable[int],
+    *,
+    concurrency: int = 4,
+    on_done: Callable[[PollOutcome], None] | None = None,
+    limits: FetchLimits | None = None,
+) -> list[PollOutcome]:
+    """Poll several feeds, a few at a time; return their outcomes in order.
+
+    A feed that fails for an unexpected reason is reported as failed and
+    the others go on.
+    """
+    feed_ids = list(feed_ids)
+    if not feed_ids:
+        return []
+    with Poller(sessions, limits=limits) as poller:
+
+        def run(feed_id: int) -> PollOutcome:
+            try:
+                outcome = poller.poll(feed_id, raise_unexpected=False)
+            except Exception as exc:  # noqa: BLE001 - the feed could not even be loaded
+                log.exception("feed_id=%s poll crashed", feed_id)
+                outcome = PollOutcome(feed_id, f"feed #{feed_id}", "?", "failed", error=f"internal error: {exc}")
+            if on_done is not None:
+                on_done(outcome)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(feed_ids)))) as pool:
+            return list(pool.map(run, feed_ids))
+
+
+def _content_hash(entry: ParsedEntry, tag_slugs: list[str]) -> str:
+    # Everything that shapes the stored entry: the entry as parsed, its tags,
+    # and the version of the cleaning rules.
+    material = json.dumps(
+        [
+            RULES_VERSION,
+            entry.guid, entry.url, entry.title, entry.title_is_html, entry.content, entry.content_is_html,
+            entry.base_url, entry.author, entry.published and entry.published.isoformat(),
+            entry.updated and entry.updated.isoformat(), tag_slugs,
+        ],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _entry_url(entry: ParsedEntry) -> str | None:
+    url = safe_url(entry.url)
+    return url if url and url.startswith(("http://", "https://")) else None
+
+
+def _untitled(excerpt: str) -> str:
+    words = excerpt.split()
+    return " ".join(words[:8]) + (" …" if len(words) > 8 else "") if words else "Untitled"
+
+
+def _with_duration(outcome: PollOutcome, started: float) -> PollOutcome:
+    return replace(outcome, duration_ms=round((time.monotonic() - started) * 1000))
+
+
+def _log(outcome: PollOutcome) -> None:
+    fields = {
+        "feed": outcome.source,
+        "author": outcome.author_slug,
+        "result": outcome.result,
+        "status": outcome.http_status,
+        "bytes": outcome.bytes,
+        "new": outcome.new,
+        "updated": outcome.updated,
+        "duration_ms": outcome.duration_ms,
+    }
+    if outcome.error:
+        fields["error"] = outcome.error
+    line = " ".join(f"{key}={json.dumps(value, ensure_ascii=False) if isinstance(value, str) else value}" for key, value in fields.items())
+    (log.warning if outcome.failed else log.info)(line)

@@ -1,0 +1,231 @@
+"""Read what the site shows: lists of entries, authors, tags. No writes.
+
+Lists page with a cursor (sort time and id of the last item shown), never
+OFFSET, so page 500 costs what page 1 costs. Tags of a whole page come in
+one query. Entries of retired feeds are kept but never shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, defer
+
+from aggregator.models import Author, Entry, EntryTag, Feed, Tag
+
+PAGE_SIZE = 30
+_CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$")
+
+
+@dataclass(frozen=True)
+class TagView:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AuthorView:
+    id: int
+    slug: str
+    name: str
+    bio: str
+    homepage: str | None
+
+
+@dataclass(frozen=True)
+class EntryView:
+    id: int
+    title: str
+    url: str | None
+    summary_text: str
+    sort_time: datetime
+    published_at: datetime | None
+    updated_at: datetime | None
+    author: AuthorView
+    author_name: str | None
+    tags: tuple[TagView, ...]
+    guid: str | None = None
+    content_html: str = ""
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[EntryView]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort_time: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.sort_time.astimezone(UTC):%Y%m%d%H%M%S%f}-{self.id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> Cursor | None:
+        """Return the cursor in `text`, or None for a missing or malformed one."""
+        match = _CURSOR.match(text or "")
+        if not match:
+            return None
+        try:
+            moment = datetime.strptime(match.group(1), "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return cls(moment, int(match.group(2)))
+
+
+def _visible(statement: Select) -> Select:
+    return statement.join(Feed, Entry.feed_id == Feed.id).where(Feed.retired_at.is_(None))
+
+
+def list_entries(
+    session: Session,
+    *,
+    tags: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    author_id: int | None = None,
+    before: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+    with_content: bool = False,
+) -> EntryPage:
+    """Newest entries first, narrowed to those with every tag in `tags`."""
+    statement = _visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
+    for slug in dict.fromkeys(tags):
+        statement = statement.where(_has_tag(slug))
+    for slug in dict.fromkeys(exclude):
+        statement = statement.where(~_has_tag(slug))
+    if author_id is not None:
+        statement = statement.where(Entry.author_id == author_id)
+    if before is not None:
+        statement = statement.where(
+            or_(Entry.sort_time < before.sort_time, and_(Entry.sort_time == before.sort_time, Entry.id < before.id))
+        )
+    if not with_content:
+        statement = statement.options(defer(Entry.content_html))
+    statement = statement.order_by(Entry.sort_time.desc(), Entry.id.desc()).limit(limit + 1)
+    rows = session.execute(statement).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    tags_by_entry = _tags_of(session, [entry.id for entry, _ in rows])
+    views = [_entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content) for entry, author in rows]
+    next_cursor = Cursor(views[-1].sort_time, views[-1].id).encode() if has_more and views else None
+    return EntryPage(views, next_cursor)
+
+
+def get_entry(session: Session, entry_id: int) -> EntryView | None:
+    row = session.execute(
+        _visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
+    ).first()
+    if row is None:
+        return None
+    entry, author = row
+    return _entry_view(entry, author, _tags_of(session, [entry.id]).get(entry.id, ()), with_content=True)
+
+
+def get_author(session: Session, slug: str) -> AuthorView | None:
+    author = session.scalar(select(Author).where(Author.slug == slug, Author.retired_at.is_(None)))
+    return _author_view(author) if author else None
+
+
+def list_authors(session: Session) -> list[tuple[AuthorView, int, datetime | None]]:
+    """Every listed author with their number of entries and latest entry time."""
+    counts = (
+        _visible(select(Entry.author_id, func.count(Entry.id).label("n"), func.max(Entry.sort_time).label("latest")))
+        .group_by(Entry.author_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Author, counts.c.n, counts.c.latest)
+        .outerjoin(counts, counts.c.author_id == Author.id)
+        .where(Author.retired_at.is_(None))
+        .order_by(Author.name)
+    ).all()
+    return [(_author_view(author), n or 0, latest) for author, n, latest in rows]
+
+
+def author_feeds(session: Session, author_id: int) -> list[Feed]:
+    return list(
+        session.scalars(select(Feed).where(Feed.author_id == author_id, Feed.retired_at.is_(None)).order_by(Feed.id))
+    )
+
+
+def get_tag(session: Session, slug: str) -> TagView | None:
+    tag = session.scalar(select(Tag).where(Tag.slug == slug))
+    return TagView(tag.slug, tag.name) if tag else None
+
+
+def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
+    """The tags among `slugs` that exist, in the order given."""
+    found = {tag.slug: TagView(tag.slug, tag.name) for tag in session.scalars(select(Tag).where(Tag.slug.in_(slugs)))}
+    return [found[slug] for slug in dict.fromkeys(slugs) if slug in found]
+
+
+def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[TagView, int]]:
+    """Tags with the number of visible entries that carry them, most used first."""
+    statement = _visible(
+        select(Tag.slug, Tag.name, func.count(EntryTag.entry_id).label("n"))
+        .join(EntryTag, EntryTag.tag_id == Tag.id)
+        .join(Entry, Entry.id == EntryTag.entry_id)
+    )
+    if author_id is not None:
+        statement = statement.where(Entry.author_id == author_id)
+    statement = statement.group_by(Tag.id, Tag.slug, Tag.name).order_by(func.count(EntryTag.entry_id).desc(), Tag.slug)
+    return [(TagView(slug, name), n) for slug, name, n in session.execute(statement)]
+
+
+def site_counts(session: Session) -> dict[str, int]:
+    return {
+        "authors": session.scalar(select(func.count(Author.id)).where(Author.retired_at.is_(None))) or 0,
+        "feeds": session.scalar(select(func.count(Feed.id)).where(Feed.retired_at.is_(None))) or 0,
+        "entries": session.scalar(_visible(select(func.count(Entry.id)))) or 0,
+    }
+
+
+def _has_tag(slug: str):
+    return exists(
+        select(EntryTag.entry_id)
+        .join(Tag, Tag.id == EntryTag.tag_id)
+        .where(EntryTag.entry_id == Entry.id, Tag.slug == slug)
+    )
+
+
+def _tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, ...]]:
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(EntryTag.entry_id, Tag.slug, Tag.name)
+        .join(Tag, Tag.id == EntryTag.tag_id)
+        .where(EntryTag.entry_id.in_(entry_ids))
+        .order_by(Tag.slug)
+    )
+    found: dict[int, list[TagView]] = defaultdict(list)
+    for entry_id, slug, name in rows:
+        found[entry_id].append(TagView(slug, name))
+    return {entry_id: tuple(tags) for entry_id, tags in found.items()}
+
+
+def _author_view(author: Author) -> AuthorView:
+    return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage)
+
+
+def _entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool) -> EntryView:
+    return EntryView(
+        id=entry.id,
+        title=entry.title,
+        url=entry.url,
+        summary_text=entry.summary_text,
+        sort_time=entry.sort_time,
+        published_at=entry.published_at,
+        updated_at=entry.updated_at,
+        author=_author_view(author),
+        author_name=entry.author_name,
+        tags=tags,
+        guid=entry.guid,
+        content_html=entry.content_html if with_content else "",
+    )

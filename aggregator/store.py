@@ -1,0 +1,313 @@
+"""Write what a poll found: entries (upserted), their tags, the feed's state.
+
+The only module of the poll path that touches the database. Writes are
+idempotent: an entry's identity is (feed, sha256 of its key), guarded by a
+unique index, and every insert is `ON CONFLICT DO NOTHING`, so the same poll
+run twice, or by two workers at once, stores each entry once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from aggregator.models import Author, Entry, EntryTag, Feed, Setting, Tag
+from aggregator.tagging import Tag as TagName
+
+SITE_KEY = "site"
+ALIASES_KEY = "tag_aliases"
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What a poll needs to know about a feed before it fetches."""
+
+    id: int
+    author_id: int
+    author_slug: str
+    source: str
+    location: str
+    type: str | None
+    tags: tuple[str, ...]
+    interval_seconds: int
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    retired: bool
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An entry ready to store: cleaned, tagged, hashed."""
+
+    key_hash: str
+    guid: str | None
+    url: str | None
+    title: str
+    author_name: str | None
+    content_html: str
+    summary_text: str
+    content_hash: str
+    published_at: datetime | None
+    updated_at: datetime | None
+    tags: tuple[TagName, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load_feed(session: Session, feed_id: int) -> FeedState | None:
+    row = session.execute(
+        select(Feed, Author.slug).join(Author, Feed.author_id == Author.id).where(Feed.id == feed_id)
+    ).first()
+    if row is None:
+        return None
+    feed, author_slug = row
+    return FeedState(
+        id=feed.id,
+        author_id=feed.author_id,
+        author_slug=author_slug,
+        source=feed.source,
+        location=feed.location,
+        type=feed.type,
+        tags=tuple(feed.tags or ()),
+        interval_seconds=feed.interval_seconds,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        error_count=feed.error_count,
+        retired=feed.retired_at is not None,
+    )
+
+
+def load_setting(session: Session, key: str, default: Any = None) -> Any:
+    value = session.scalar(select(Setting.value).where(Setting.key == key))
+    return default if value is None else value
+
+
+def stored_hashes(session: Session, feed_id: int, key_hashes: Iterable[str]) -> dict[str, str]:
+    """Return {key_hash: content_hash} of the given entries already stored."""
+    wanted = list(key_hashes)
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(Entry.key_hash, Entry.content_hash).where(
+                Entry.feed_id == feed_id, Entry.key_hash.in_(wanted[start : start + _CHUNK])
+            )
+        )
+        found.update({row.key_hash: row.content_hash for row in rows})
+    return found
+
+
+def save_entries(
+    session: Session, feed: FeedState, entries: Sequence[PreparedEntry], now: datetime
+) -> StoreCounts:
+    """Insert new entries and update changed ones; leave the rest alone."""
+    if not entries:
+        return StoreCounts()
+    stored = stored_hashes(session, feed.id, (e.key_hash for e in entries))
+    tag_ids = _ensure_tags(session, {tag.slug: tag for e in entries for tag in e.tags}.values())
+    new = updated = unchanged = 0
+    for entry in entries:
+        if entry.key_hash in stored:
+            if stored[entry.key_hash] == entry.content_hash:
+                unchanged += 1
+                continue
+            entry_id = _update_entry(session, feed, entry, now)
+            updated += 1
+        else:
+            entry_id = _insert_entry(session, feed, entry, now)
+            if entry_id is None:
+                # Another worker stored it a moment ago; make ours the newer copy.
+                entry_id = _update_entry(session, feed, entry, now)
+                updated += 1
+            else:
+                new += 1
+        _replace_entry_tags(session, entry_id, [tag_ids[tag.slug] for tag in entry.tags])
+    return StoreCounts(new=new, updated=updated, unchanged=unchanged)
+
+
+def record_success(
+    session: Session,
+    feed_id: int,
+    *,
+    now: datetime,
+    next_check_at: datetime,
+    status: int,
+    etag: str | None,
+    last_modified: str | None,
+    title: str | None = None,
+    site_url: str | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "last_checked_at": now,
+        "last_success_at": now,
+        "next_check_at": next_check_at,
+        "last_status": status,
+        "last_error": None,
+        "error_count": 0,
+        "etag": etag,
+        "last_modified": last_modified,
+    }
+    if title is not None:
+        values["title"] = title
+    if site_url is not None:
+        values["site_url"] = site_url
+    session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def record_failure(
+    session: Session, feed_id: int, *, now: datetime, next_check_at: datetime, message: str, status: int | None
+) -> None:
+    session.execute(
+        update(Feed)
+        .where(Feed.id == feed_id)
+        .values(
+            last_checked_at=now,
+            next_check_at=next_check_at,
+            last_status=status,
+            last_error=message,
+            error_count=Feed.error_count + 1,
+        )
+    )
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database: {dialect}")
+
+
+def _entry_values(entry: PreparedEntry) -> dict[str, Any]:
+    return {
+        "guid": entry.guid,
+        "url": entry.url,
+        "title": entry.title,
+        "author_name": entry.author_name,
+        "content_html": entry.content_html,
+        "summary_text": entry.summary_text,
+        "content_hash": entry.content_hash,
+        "published_at": entry.published_at,
+        "updated_at": entry.updated_at,
+    }
+
+
+def _sort_time(entry: PreparedEntry, first_seen: datetime) -> datetime:
+    # A date in the future would pin an entry to the top of every list.
+    return min(entry.published_at, first_seen) if entry.published_at else first_seen
+
+
+def _insert_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: datetime) -> int | None:
+    statement = (
+        _insert(session, Entry)
+        .values(
+            feed_id=feed.id,
+            author_id=feed.author_id,
+            key_hash=entry.key_hash,
+            first_seen_at=now,
+            last_changed_at=now,
+            sort_time=_sort_time(entry, now),
+            **_entry_values(entry),
+        )
+        .on_conflict_do_nothing(index_elements=["feed_id", "key_hash"])
+        .returning(Entry.id)
+    )
+    return session.scalar(statement)
+
+
+def _update_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: datetime) -> int:
+    entry_id, first_seen = session.execute(
+        select(Entry.id, Entry.first_seen_at).where(Entry.feed_id == feed.id, Entry.key_hash == entry.key_hash)
+    ).one()
+    session.execute(
+        update(Entry)
+        .where(Entry.id == entry_id)
+        .values(last_changed_at=now, sort_time=_sort_time(entry, first_seen), **_entry_values(entry))
+    )
+    return entry_id
+
+
+def _ensure_tags(session: Session, tags: Iterable[TagName]) -> dict[str, int]:
+    """Return {slug: id}, creating the tags that do not exist yet."""
+    tags = list(tags)
+    if not tags:
+        return {}
+    slugs = [tag.slug for tag in tags]
+    known = {slug: tag_id for slug, tag_id in session.execute(select(Tag.slug, Tag.id).where(Tag.slug.in_(slugs)))}
+    missing = [tag for tag in tags if tag.slug not in known]
+    if missing:
+        session.execute(
+            _insert(session, Tag)
+            .values([{"slug": tag.slug, "name": tag.name} for tag in missing])
+            .on_conflict_do_nothing(index_elements=["slug"])
+        )
+        created = session.execute(select(Tag.slug, Tag.id).where(Tag.slug.in_([t.slug for t in missing])))
+        known.update({slug: tag_id for slug, tag_id in created})
+    return known
+
+
+def _replace_entry_tags(session: Session, entry_id: int, tag_ids: list[int]) -> None:
+    session.execute(delete(EntryTag).where(EntryTag.entry_id == entry_id, EntryTag.tag_id.not_in(tag_ids)))
+    if tag_ids:
+        session.execute(
+            _insert(session, EntryTag)
+            .values([{"entry_id": entry_id, "tag_id": tag_id} for tag_id in dict.fromkeys(tag_ids)])
+            .on_conflict_do_nothing(index_elements=["entry_id", "tag_id"])
+        )
+
+
+def due_feed_ids(session: Session, now: datetime) -> list[int]:
+    """Return the active feeds whose next check has come, most overdue first."""
+    return list(
+        session.scalars(
+            select(Feed.id)
+            .where(Feed.retired_at.is_(None), (Feed.next_check_at.is_(None)) | (Feed.next_check_at <= now))
+            .order_by(Feed.next_check_at.is_not(None), Feed.next_check_at, Feed.id)
+        )
+    )
+
+
+def active_feed_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Feed.id).where(Feed.retired_at.is_(None)).order_by(Feed.id)))
+
+
+def find_feed_ids(session: Session, selectors: Iterable[str]) -> tuple[list[int], list[str]]:
+    """Resolve author slugs, feed URLs and `path:` sources to active feed ids.
+
+    Returns the ids (in the order asked, each once) and the selectors that
+    matched nothing.
+    """
+    ids: dict[int, None] = {}
+    unknown: list[str] = []
+    for selector in selectors:
+        matched = session.scalars(
+            select(Feed.id)
+            .join(Author, Feed.author_id == Author.id)
+            .where(
+                Feed.retired_at.is_(None),
+                (Author.slug == selector) | (Feed.source == selector) | (Feed.location == selector),
+            )
+            .order_by(Feed.id)
+        ).all()
+        if not matched:
+            unknown.append(selector)
+        ids.update(dict.fromkeys(matched))
+    return list(ids), unknown

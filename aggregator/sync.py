@@ -1,0 +1,210 @@
+"""Apply feeds.yaml to the database: add, change and retire authors and feeds.
+
+Nothing is deleted. A feed that leaves feeds.yaml is retired: polling stops
+and its entries stay stored but leave the pages; listing it again brings it
+back with its entries. The site settings and tag aliases are copied too, so
+that workers and web processes need only the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.config import Config, ConfigError, FeedConfig, load_config
+from aggregator.db import transaction
+from aggregator.models import Author, Entry, Feed, Setting
+from aggregator.store import ALIASES_KEY, SITE_KEY
+
+log = logging.getLogger("aggregator.sync")
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    settings_changed: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.changed or self.retired or self.settings_changed)
+
+    def lines(self) -> list[str]:
+        lines = [f"added {item}" for item in self.added]
+        lines += [f"changed {item}" for item in self.changed]
+        lines += [f"retired {item}" for item in self.retired]
+        lines += [f"updated {item}" for item in self.settings_changed]
+        return lines
+
+    def summary(self) -> str:
+        if self.unchanged:
+            return "The database already matches the feeds file; nothing to do."
+        return (
+            f"Synced: {len(self.added)} added, {len(self.changed) + len(self.settings_changed)} changed, "
+            f"{len(self.retired)} retired."
+        )
+
+
+def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
+    """Make the database match `config`; return what changed."""
+    report = SyncReport()
+    aliases_changed = _sync_settings(session, config, report)
+    authors = {author.slug: author for author in session.scalars(select(Author))}
+    feeds = {feed.source: feed for feed in session.scalars(select(Feed))}
+    listed_authors: set[str] = set()
+    listed_feeds: set[str] = set()
+
+    for author_config in config.authors:
+        listed_authors.add(author_config.slug)
+        author = authors.get(author_config.slug)
+        wanted = {"name": author_config.name, "bio": author_config.bio, "homepage": author_config.homepage}
+        if author is None:
+            author = Author(slug=author_config.slug, created_at=now, **wanted)
+            session.add(author)
+            session.flush()
+            report.added.append(f"author {author.slug}")
+        else:
+            differences = [key for key, value in wanted.items() if getattr(author, key) != value]
+            if author.retired_at is not None:
+                author.retired_at = None
+                differences.insert(0, "listed again")
+            for key in differences:
+                if key in wanted:
+                    setattr(author, key, wanted[key])
+            if differences:
+                report.changed.append(f"author {author.slug} ({', '.join(differences)})")
+
+        for feed_config in author_config.feeds:
+            listed_feeds.add(feed_config.source)
+            interval = feed_config.interval or config.default_interval
+            feed = feeds.get(feed_config.source)
+            if feed is None:
+                feed = Feed(
+                    author_id=author.id,
+                    source=feed_config.source,
+                    location=feed_config.location,
+                    type=feed_config.type,
+                    tags=list(feed_config.tags),
+                    interval_seconds=interval,
+                    error_count=0,
+                    created_at=now,
+                    next_check_at=now,
+                )
+                session.add(feed)
+                report.added.append(f"feed {feed.source} ({author.slug})")
+                continue
+            differences = _feed_differences(feed, feed_config, author.id, interval)
+            if feed.retired_at is not None:
+                feed.retired_at = None
+                feed.next_check_at = now
+                differences.insert(0, "listed again")
+            if "author" in differences:
+                # Entries carry their author for fast author pages; they move too.
+                session.execute(update(Entry).where(Entry.feed_id == feed.id).values(author_id=author.id))
+            if differences:
+                feed.author_id = author.id
+                feed.location = feed_config.location
+                feed.type = feed_config.type
+                feed.tags = list(feed_config.tags)
+                feed.interval_seconds = interval
+                report.changed.append(f"feed {feed.source} ({', '.join(differences)})")
+            if ("tags" in differences or "author" in differences or aliases_changed) and feed.retired_at is None:
+                _refetch_soon(feed, now)
+
+    for source, feed in feeds.items():
+        if source not in listed_feeds and feed.retired_at is None:
+            feed.retired_at = now
+            feed.next_check_at = None
+            report.retired.append(f"feed {source}")
+    for slug, author in authors.items():
+        if slug not in listed_authors and author.retired_at is None:
+            author.retired_at = now
+            report.retired.append(f"author {slug}")
+    session.flush()
+    return report
+
+
+def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: int) -> list[str]:
+    differences = []
+    if feed.author_id != author_id:
+        differences.append("author")
+    if feed.location != config.location:
+        differences.append("location")
+    if feed.type != config.type:
+        differences.append("type")
+    if list(feed.tags or []) != list(config.tags):
+        differences.append("tags")
+    if feed.interval_seconds != interval:
+        differences.append("interval")
+    return differences
+
+
+def _refetch_soon(feed: Feed, now: datetime) -> None:
+    # Tags are given when an entry is stored; forget the validators so the
+    # next poll downloads the feed again and re-tags what it still lists.
+    feed.etag = None
+    feed.last_modified = None
+    feed.next_check_at = now
+
+
+def _sync_settings(session: Session, config: Config, report: SyncReport) -> bool:
+    """Copy site settings and aliases; return whether the aliases changed."""
+    wanted = {SITE_KEY: asdict(config.site), ALIASES_KEY: dict(sorted(config.aliases.items()))}
+    stored = {row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(wanted)))}
+    aliases_changed = False
+    for key, value in wanted.items():
+        row = stored.get(key)
+        if row is None:
+            session.add(Setting(key=key, value=value))
+        elif row.value != value:
+            session.execute(update(Setting).where(Setting.key == key).values(value=value))
+        else:
+            continue
+        if key == ALIASES_KEY:
+            aliases_changed = row is not None or bool(value)
+        report.settings_changed.append("tag aliases" if key == ALIASES_KEY else "site settings")
+    return aliases_changed
+
+
+class ConfigSyncer:
+    """Re-applies feeds.yaml when the file changes, for long-running schedulers.
+
+    A broken file is reported and skipped: the database keeps the last good
+    state, so polling and the site go on.
+    """
+
+    def __init__(self, path: Path, sessions: sessionmaker[Session], clock: Callable[[], datetime]):
+        self.path = path
+        self.sessions = sessions
+        self.clock = clock
+        self._seen: tuple[int, int] | None = None
+
+    def sync_if_changed(self) -> SyncReport | None:
+        try:
+            stat = self.path.stat()
+        except OSError as exc:
+            log.error("config=%s cannot be read: %s; keeping the last synced feeds", self.path, exc.strerror)
+            return None
+        signature = (stat.st_mtime_ns, stat.st_size)
+        if signature == self._seen:
+            return None
+        self._seen = signature
+        try:
+            config = load_config(self.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("%s", problem)
+            log.error("config=%s has errors; keeping the last synced feeds", self.path)
+            return None
+        with transaction(self.sessions) as session:
+            report = sync_config(session, config, self.clock())
+        for line in report.lines():
+            log.info("sync: %s", line)
+        return report

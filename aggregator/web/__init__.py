@@ -1,0 +1,77 @@
+"""The web site: an app factory, one blueprint of pages, Jinja templates.
+
+Pages only read (aggregator.reading); the poll path writes. Every response
+carries a Content-Security-Policy that allows no inline script, no plugins
+and no frames, so that even a sanitizer slip cannot run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from aggregator.db import make_engine, session_factory
+from aggregator.resources import resource_dir
+from aggregator.web import dates
+
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    # Posts show images from their authors' sites.
+    "img-src 'self' https: http:",
+    "object-src 'none'",
+    "frame-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])  # fmt: skip
+
+
+def create_app(database_url: str | None = None, *, engine: Engine | None = None, **settings: Any) -> Flask:
+    """Create the site. `engine` wins over `database_url`, which wins over DATABASE_URL."""
+    app = Flask(
+        __name__,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+        static_url_path="/static",
+    )
+    app.config.update(SEND_FILE_MAX_AGE_DEFAULT=3600, **settings)
+    engine = engine or make_engine(database_url)
+    app.extensions["aggregator.engine"] = engine
+    app.extensions["aggregator.sessions"] = session_factory(engine)
+
+    app.jinja_env.filters.update(ago=dates.ago, exact_time=dates.exact, iso_time=dates.iso)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.teardown_appcontext
+    def close_session(exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    from aggregator.web import pages
+
+    pages.register(app)
+    return app
+
+
+def db_session() -> Session:
+    """The request's database session, opened on first use."""
+    if "db_session" not in g:
+        from flask import current_app
+
+        g.db_session = current_app.extensions["aggregator.sessions"]()
+    return g.db_session

@@ -1,0 +1,243 @@
+"""The reader's pages and the combined output feeds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, jsonify, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator import reading, store
+from aggregator.config import SiteConfig
+from aggregator.models import Feed
+from aggregator.tagging import tag_slug
+from aggregator.web import db_session
+from aggregator.web.dates import iso
+from aggregator.web.syndication import atom_feed
+
+log = logging.getLogger("aggregator.web")
+blueprint = Blueprint("pages", __name__)
+FEED_SIZE = 50
+MAX_FILTER_TAGS = 5
+
+
+def site() -> SiteConfig:
+    """The site settings that `aggregator sync` stored (defaults before the first sync)."""
+    stored = store.load_setting(db_session(), store.SITE_KEY, {}) or {}
+    known = {key: value for key, value in stored.items() if key in SiteConfig.__dataclass_fields__}
+    return SiteConfig(**known)
+
+
+@blueprint.app_context_processor
+def template_globals() -> dict[str, Any]:
+    return {"site": _site_or_default()}
+
+
+def _site_or_default() -> SiteConfig:
+    try:
+        return site()
+    except SQLAlchemyError:
+        return SiteConfig()
+
+
+def list_url(endpoint: str = "pages.index", *, tags: Sequence[str] = (), exclude: Sequence[str] = (), **values: Any) -> str:
+    """The URL of a filtered list; `tags` and `exclude` become ?tag= and ?not=."""
+    query: dict[str, Any] = {key: value for key, value in values.items() if value is not None}
+    if tags:
+        query["tag"] = list(tags)
+    if exclude:
+        query["not"] = list(exclude)
+    return url_for(endpoint, **query)
+
+
+def _filters() -> tuple[list[str], list[str]]:
+    tags = [s for s in dict.fromkeys(tag_slug(t) for t in request.args.getlist("tag")) if s]
+    exclude = [s for s in dict.fromkeys(tag_slug(t) for t in request.args.getlist("not")) if s and s not in tags]
+    if len(tags) + len(exclude) > MAX_FILTER_TAGS:
+        abort(400, description=f"Choose at most {MAX_FILTER_TAGS} tags at once.")
+    return tags, exclude
+
+
+def _cursor() -> reading.Cursor | None:
+    text = request.args.get("before")
+    if text is None:
+        return None
+    cursor = reading.Cursor.decode(text)
+    if cursor is None:
+        abort(400, description="That page link is broken; start again from the newest posts.")
+    return cursor
+
+
+@blueprint.get("/")
+def index() -> str:
+    tags, exclude = _filters()
+    session = db_session()
+    page = reading.list_entries(session, tags=tags, exclude=exclude, before=_cursor())
+    return render_template(
+        "index.html",
+        page=page,
+        tags=tags,
+        exclude=exclude,
+        tag_views=reading.get_tags(session, tags),
+        exclude_views=reading.get_tags(session, exclude),
+        top_tags=reading.tag_counts(session)[:12] if not tags and not exclude else [],
+        counts=reading.site_counts(session),
+        paged=request.args.get("before") is not None,
+    )
+
+
+@blueprint.get("/tags")
+def tags() -> str:
+    return render_template("tags.html", tag_counts=reading.tag_counts(db_session()))
+
+
+@blueprint.get("/tag/<slug>")
+def tag(slug: str) -> str:
+    session = db_session()
+    tag_view = reading.get_tag(session, slug)
+    if tag_view is None:
+        abort(404, description=f"There is no tag “{slug}”.")
+    page = reading.list_entries(session, tags=[slug], before=_cursor())
+    return render_template("tag.html", tag=tag_view, page=page)
+
+
+@blueprint.get("/authors")
+def authors() -> str:
+    return render_template("authors.html", authors=reading.list_authors(db_session()))
+
+
+@blueprint.get("/author/<slug>")
+def author(slug: str) -> str:
+    session = db_session()
+    author_view = reading.get_author(session, slug)
+    if author_view is None:
+        abort(404, description=f"There is no author “{slug}” here.")
+    tags, exclude = _filters()
+    page = reading.list_entries(session, tags=tags, exclude=exclude, author_id=author_view.id, before=_cursor())
+    return render_template(
+        "author.html",
+        author=author_view,
+        page=page,
+        tags=tags,
+        exclude=exclude,
+        tag_views=reading.get_tags(session, tags),
+        exclude_views=reading.get_tags(session, exclude),
+        author_tags=reading.tag_counts(session, author_id=author_view.id)[:20],
+        feeds=reading.author_feeds(session, author_view.id),
+    )
+
+
+@blueprint.get("/entry/<int:entry_id>")
+def entry(entry_id: int) -> str:
+    entry_view = reading.get_entry(db_session(), entry_id)
+    if entry_view is None:
+        abort(404, description="There is no such post here; it may have been removed by its author.")
+    return render_template("entry.html", entry=entry_view)
+
+
+@blueprint.get("/feed.atom")
+def feed_atom() -> Response:
+    tags, exclude = _filters()
+    current = site()
+    page = reading.list_entries(db_session(), tags=tags, exclude=exclude, limit=FEED_SIZE, with_content=True)
+    title = current.title + (" — " + ", ".join(tags) if tags else "")
+    return _atom_response(
+        title=title,
+        subtitle=current.description,
+        path=list_url("pages.feed_atom", tags=tags, exclude=exclude),
+        alternate=list_url("pages.index", tags=tags, exclude=exclude),
+        entries=page.entries,
+    )
+
+
+@blueprint.get("/tag/<slug>/feed.atom")
+def tag_feed_atom(slug: str) -> Response:
+    session = db_session()
+    tag_view = reading.get_tag(session, slug)
+    if tag_view is None:
+        abort(404, description=f"There is no tag “{slug}”.")
+    page = reading.list_entries(session, tags=[slug], limit=FEED_SIZE, with_content=True)
+    return _atom_response(
+        title=f"{site().title} — {tag_view.name}",
+        subtitle=f"Posts tagged {tag_view.name}",
+        path=url_for("pages.tag_feed_atom", slug=slug),
+        alternate=url_for("pages.tag", slug=slug),
+        entries=page.entries,
+    )
+
+
+@blueprint.get("/author/<slug>/feed.atom")
+def author_feed_atom(slug: str) -> Response:
+    session = db_session()
+    author_view = reading.get_author(session, slug)
+    if author_view is None:
+        abort(404, description=f"There is no author “{slug}” here.")
+    page = reading.list_entries(session, author_id=author_view.id, limit=FEED_SIZE, with_content=True)
+    return _atom_response(
+        title=f"{author_view.name} — {site().title}",
+        subtitle=author_view.bio or None,
+        path=url_for("pages.author_feed_atom", slug=slug),
+        alternate=url_for("pages.author", slug=slug),
+        entries=page.entries,
+    )
+
+
+def _atom_response(*, title: str, subtitle: str | None, path: str, alternate: str, entries: list) -> Response:
+    base_url = site().base_url
+    body = atom_feed(
+        title=title,
+        subtitle=subtitle,
+        feed_id=base_url + path,
+        self_url=base_url + path,
+        alternate_url=base_url + alternate,
+        base_url=base_url,
+        entries=entries,
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@blueprint.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        session = db_session()
+        counts = reading.site_counts(session)
+        last_check = session.scalar(select(func.max(Feed.last_checked_at)))
+    except SQLAlchemyError as exc:
+        log.error("healthz: database unavailable: %s", exc)
+        return jsonify(status="error", database="unavailable"), 503
+    return jsonify(status="ok", database="ok", last_poll=iso(last_check) or None, **counts), 200
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(blueprint)
+    # A global, not a context variable, so that imported macros see it too.
+    app.jinja_env.globals["list_url"] = list_url
+    _register_error_pages(app)
+
+
+def _register_error_pages(app: Flask) -> None:
+    def render_error(status: int, title: str, message: str) -> tuple[str, int]:
+        return render_template("error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(400)
+    def bad_request(error: Any) -> tuple[str, int]:
+        return render_error(400, "That request did not make sense", error.description)
+
+    @app.errorhandler(404)
+    def not_found(error: Any) -> tuple[str, int]:
+        description = error.description
+        if description.startswith("The requested URL was not found"):
+            description = "There is nothing at this address."
+        return render_error(404, "Page not found", description)
+
+    @app.errorhandler(500)
+    def server_error(error: Any) -> tuple[str, int]:
+        return render_error(500, "Something went wrong on our side", "The error has been logged. Please try again in a moment.")
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(error: SQLAlchemyError) -> tuple[str, int]:
+        log.error("database error: %s", error)
+        return render_error(503, "The reading room is briefly closed", "The database is not answering. Please try again in a minute.")

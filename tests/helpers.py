@@ -1,0 +1,67 @@
+"""Small builders shared by the tests: a feeds.yaml and a synced database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aggregator.config import Config, load_config
+from aggregator.db import transaction
+from aggregator.models import Entry, Feed
+from aggregator.sync import SyncReport, sync_config
+
+
+def feeds_yaml(authors: dict[str, list[str]], *, aliases: dict[str, str] | None = None, extra: str = "") -> str:
+    """A feeds.yaml with one author per key, each with the given feed URLs.
+
+    A feed given as "URL tags=a,b" gets those tags.
+    """
+    lines = ["site:", "  title: Test Reading Room", "  base_url: http://127.0.0.1:5000", "defaults:", "  interval: 30m"]
+    if aliases:
+        lines += ["tags:", "  aliases:"] + [f"    {alias!r}: {target!r}" for alias, target in aliases.items()]
+    lines.append("authors:")
+    for slug, urls in authors.items():
+        lines += [f"  - slug: {slug}", f"    name: {slug.replace('-', ' ').title()}", f"    bio: {slug} writes here.",
+                  f"    homepage: https://{slug}.example/", "    feeds:"]  # fmt: skip
+        for url in urls:
+            location, _, tags = url.partition(" tags=")
+            key = "path" if not location.startswith("http") else "url"
+            lines.append(f"      - {key}: {location}")
+            if tags:
+                lines.append(f"        tags: [{tags}]")
+    return "\n".join(lines) + "\n" + extra
+
+
+def write_and_sync(sessions: sessionmaker[Session], directory: Path, text: str) -> tuple[Config, SyncReport]:
+    path = directory / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    with transaction(sessions) as session:
+        report = sync_config(session, config, datetime.now(UTC))
+    return config, report
+
+
+def feed_id(sessions: sessionmaker[Session], source: str) -> int:
+    with sessions() as session:
+        return session.scalar(select(Feed.id).where(Feed.source == source))
+
+
+def count_entries(sessions: sessionmaker[Session], source: str | None = None) -> int:
+    with sessions() as session:
+        statement = select(func.count(Entry.id))
+        if source is not None:
+            statement = statement.join(Feed, Feed.id == Entry.feed_id).where(Feed.source == source)
+        return session.scalar(statement)
+
+
+def get_feed(sessions: sessionmaker[Session], source: str) -> Feed:
+    with sessions() as session:
+        return session.scalar(select(Feed).where(Feed.source == source))
+
+
+def entries_by_title(sessions: sessionmaker[Session]) -> dict[str, Entry]:
+    with sessions() as session:
+        return {entry.title: entry for entry in session.scalars(select(Entry))}
