@@ -162,6 +162,8 @@ def get_tag(session: Session, slug: str) -> TagView | None:
 
 def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
     """The tags among `slugs` that exist, in the order given."""
+    if not slugs:
+        return []
     found = {tag.slug: TagView(tag.slug, tag.name) for tag in session.scalars(select(Tag).where(Tag.slug.in_(slugs)))}
     return [found[slug] for slug in dict.fromkeys(slugs) if slug in found]
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -53,9 +53,20 @@ def list_url(endpoint: str = "pages.index", *, tags: Sequence[str] = (), exclude
     return url_for(endpoint, **query)
 
 
+def _aliases() -> dict[str, str]:
+    return store.load_setting(db_session(), store.ALIASES_KEY, {}) or {}
+
+
 def _filters() -> tuple[list[str], list[str]]:
-    tags = [s for s in dict.fromkeys(tag_slug(t) for t in request.args.getlist("tag")) if s]
-    exclude = [s for s in dict.fromkeys(tag_slug(t) for t in request.args.getlist("not")) if s and s not in tags]
+    """The ?tag= and ?not= slugs, normalised like stored tags, aliases followed."""
+    aliases = _aliases() if request.args.getlist("tag") or request.args.getlist("not") else {}
+
+    def slugs(name: str) -> list[str]:
+        found = (tag_slug(value) for value in request.args.getlist(name))
+        return [aliases.get(slug, slug) for slug in found if slug]
+
+    tags = list(dict.fromkeys(slugs("tag")))
+    exclude = [slug for slug in dict.fromkeys(slugs("not")) if slug not in tags]
     if len(tags) + len(exclude) > MAX_FILTER_TAGS:
         abort(400, description=f"Choose at most {MAX_FILTER_TAGS} tags at once.")
     return tags, exclude
@@ -95,10 +106,13 @@ def tags() -> str:
 
 
 @blueprint.get("/tag/<slug>")
-def tag(slug: str) -> str:
+def tag(slug: str) -> str | Response:
     session = db_session()
     tag_view = reading.get_tag(session, slug)
     if tag_view is None:
+        target = _aliases().get(tag_slug(slug))
+        if target:
+            return redirect(url_for("pages.tag", slug=target), 301)
         abort(404, description=f"There is no tag “{slug}”.")
     page = reading.list_entries(session, tags=[slug], before=_cursor())
     return render_template("tag.html", tag=tag_view, page=page)

@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_table(
         "settings",
         sa.Column("key", sa.String(100), primary_key=True),
-        sa.Column("value", sa.JSON()),
+        sa.Column("value", sa.JSON(), nullable=False),
     )
 
 
