@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from aggregator.poll import Poller, poll_feeds
 from tests.feedserver import FeedServer
 from tests.helpers import count_entries, entries_by_title, feed_id, feeds_yaml, get_feed, write_and_sync
 
-SEED = Path(__file__).parent.parent.parent / "shared" / "samples" / "seed-post.txt"
+SEED = Path(__file__).parent / "fixtures" / "seed-post.txt"  # the sample post, carried by therapist-rss20.xml
 
 
 def setup_feeds(sessions, tmp_path, server: FeedServer, *paths: str, aliases=None) -> list[int]:
@@ -193,9 +194,7 @@ def test_the_seed_post_is_carried_whole_with_absolute_links(sessions, tmp_path, 
     entry = entries_by_title(sessions)["Life, Love and Healing: The Wonders of Oxytocin"]
     seed_paragraphs = [line.strip() for line in SEED.read_text(encoding="utf-8").splitlines()[2:20] if len(line.strip()) > 80]
     assert seed_paragraphs
-    import html as htmllib
-
-    text = htmllib.unescape(entry.content_html)
+    text = html.unescape(entry.content_html)
     for paragraph in seed_paragraphs:
         assert paragraph.split(".")[0] in text
     assert 'href="https://demo.invalid/blog/language-arts/"' in entry.content_html
