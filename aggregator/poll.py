@@ -129,7 +129,7 @@ class Poller:
                 session, feed.id, now=now, next_check_at=next_check, status=response.status,
                 etag=response.etag, last_modified=response.last_modified,
                 title=clean_text(parsed.title) if parsed.title else None,
-                site_url=parsed.site_url,
+                site_url=_http_url(parsed.site_url),
             )
         return PollOutcome(
             feed.id, feed.source, feed.author_slug, "ok", response.status,
@@ -157,7 +157,7 @@ class Poller:
                 store.PreparedEntry(
                     key_hash=key_hash,
                     guid=entry.guid,
-                    url=_entry_url(entry),
+                    url=_http_url(entry.url),
                     title=title,
                     author_name=clean_text(entry.author) or None,
                     content_html=content.html,
@@ -225,9 +225,10 @@ def _content_hash(entry: ParsedEntry, tag_slugs: list[str]) -> str:
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _entry_url(entry: ParsedEntry) -> str | None:
-    url = safe_url(entry.url)
-    return url if url and url.startswith(("http://", "https://")) else None
+def _http_url(url: str | None) -> str | None:
+    """A link from a feed, kept only if it is an absolute http(s) URL."""
+    checked = safe_url(url)
+    return checked if checked and checked.startswith(("http://", "https://")) else None
 
 
 def _untitled(excerpt: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 from aggregator.models import Author, Entry, EntryTag, Feed, Tag
 
 PAGE_SIZE = 30
+MAX_ID = 2**31 - 1
 _CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$")
 
 
@@ -119,6 +120,8 @@ def list_entries(
 
 
 def get_entry(session: Session, entry_id: int) -> EntryView | None:
+    if not 0 < entry_id <= MAX_ID:
+        return None  # beyond what the id column holds: no such entry
     row = session.execute(
         _visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
     ).first()

@@ -46,10 +46,10 @@ class SyncReport:
     def summary(self) -> str:
         if self.unchanged:
             return "The database already matches the feeds file; nothing to do."
-        return (
-            f"Synced: {len(self.added)} added, {len(self.changed) + len(self.settings_changed)} changed, "
-            f"{len(self.retired)} retired."
-        )
+        summary = f"Synced: {len(self.added)} added, {len(self.changed)} changed, {len(self.retired)} retired"
+        if self.settings_changed:
+            summary += f"; {' and '.join(self.settings_changed)} updated"
+        return summary + "."
 
 
 def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:

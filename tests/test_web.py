@@ -186,7 +186,7 @@ def test_hostile_text_is_escaped_on_every_page(client):
         assert "onerror" not in html and "<script" not in html and "alert(" not in html
 
 
-@pytest.mark.parametrize("path", ["/author/nobody", "/tag/nothing", "/entry/999999", "/entry/abc", "/no/such/page", "/author/nobody/feed.atom"])
+@pytest.mark.parametrize("path", ["/author/nobody", "/tag/nothing", "/entry/999999", "/entry/99999999999999", "/entry/abc", "/no/such/page", "/author/nobody/feed.atom"])
 def test_unknown_things_are_404_with_a_helpful_page(client, path):
     response = client.get(path)
     assert response.status_code == 404

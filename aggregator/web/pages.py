@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,9 +26,24 @@ MAX_FILTER_TAGS = 5
 
 def site() -> SiteConfig:
     """The site settings that `aggregator sync` stored (defaults before the first sync)."""
-    stored = store.load_setting(db_session(), store.SITE_KEY, {}) or {}
-    known = {key: value for key, value in stored.items() if key in SiteConfig.__dataclass_fields__}
-    return SiteConfig(**known)
+    if "site" not in g:
+        stored = store.load_setting(db_session(), store.SITE_KEY, {}) or {}
+        g.site = SiteConfig(**{key: value for key, value in stored.items() if key in SiteConfig.__dataclass_fields__})
+    return g.site
+
+
+def _tag_or_404(slug: str) -> reading.TagView:
+    tag_view = reading.get_tag(db_session(), slug)
+    if tag_view is None:
+        abort(404, description=f"There is no tag “{slug}”.")
+    return tag_view
+
+
+def _author_or_404(slug: str) -> reading.AuthorView:
+    author_view = reading.get_author(db_session(), slug)
+    if author_view is None:
+        abort(404, description=f"There is no author “{slug}” here.")
+    return author_view
 
 
 @blueprint.app_context_processor
@@ -107,14 +122,11 @@ def tags() -> str:
 
 @blueprint.get("/tag/<slug>")
 def tag(slug: str) -> str | Response:
-    session = db_session()
-    tag_view = reading.get_tag(session, slug)
-    if tag_view is None:
-        target = _aliases().get(tag_slug(slug))
-        if target:
-            return redirect(url_for("pages.tag", slug=target), 301)
-        abort(404, description=f"There is no tag “{slug}”.")
-    page = reading.list_entries(session, tags=[slug], before=_cursor())
+    target = _aliases().get(tag_slug(slug))
+    if target and target != slug:
+        return redirect(url_for("pages.tag", slug=target), 301)
+    tag_view = _tag_or_404(slug)
+    page = reading.list_entries(db_session(), tags=[slug], before=_cursor())
     return render_template("tag.html", tag=tag_view, page=page)
 
 
@@ -126,9 +138,7 @@ def authors() -> str:
 @blueprint.get("/author/<slug>")
 def author(slug: str) -> str:
     session = db_session()
-    author_view = reading.get_author(session, slug)
-    if author_view is None:
-        abort(404, description=f"There is no author “{slug}” here.")
+    author_view = _author_or_404(slug)
     tags, exclude = _filters()
     page = reading.list_entries(session, tags=tags, exclude=exclude, author_id=author_view.id, before=_cursor())
     return render_template(
@@ -169,11 +179,8 @@ def feed_atom() -> Response:
 
 @blueprint.get("/tag/<slug>/feed.atom")
 def tag_feed_atom(slug: str) -> Response:
-    session = db_session()
-    tag_view = reading.get_tag(session, slug)
-    if tag_view is None:
-        abort(404, description=f"There is no tag “{slug}”.")
-    page = reading.list_entries(session, tags=[slug], limit=FEED_SIZE, with_content=True)
+    tag_view = _tag_or_404(slug)
+    page = reading.list_entries(db_session(), tags=[slug], limit=FEED_SIZE, with_content=True)
     return _atom_response(
         title=f"{site().title} — {tag_view.name}",
         subtitle=f"Posts tagged {tag_view.name}",
@@ -185,11 +192,8 @@ def tag_feed_atom(slug: str) -> Response:
 
 @blueprint.get("/author/<slug>/feed.atom")
 def author_feed_atom(slug: str) -> Response:
-    session = db_session()
-    author_view = reading.get_author(session, slug)
-    if author_view is None:
-        abort(404, description=f"There is no author “{slug}” here.")
-    page = reading.list_entries(session, author_id=author_view.id, limit=FEED_SIZE, with_content=True)
+    author_view = _author_or_404(slug)
+    page = reading.list_entries(db_session(), author_id=author_view.id, limit=FEED_SIZE, with_content=True)
     return _atom_response(
         title=f"{author_view.name} — {site().title}",
         subtitle=author_view.bio or None,
