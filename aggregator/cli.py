@@ -222,8 +222,13 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: P
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Work until the queue is empty, then stop.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker for poll jobs (needs REDIS_URL)."""
+@config_option
+def worker(burst: bool, config_path: Path | None) -> None:
+    """Run an RQ worker for poll jobs (needs REDIS_URL).
+
+    Workers read feeds from the database, which `aggregator schedule`
+    keeps in step with the feeds file; --config is accepted like everywhere.
+    """
     from workers.queue import RedisUnavailable, connect, run_worker
 
     _setup_logging(logging.INFO)

@@ -21,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -56,8 +56,6 @@ class Author(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    feeds: Mapped[list[Feed]] = relationship(back_populates="author", order_by="Feed.id")
-
 
 class Feed(Base):
     __tablename__ = "feeds"
@@ -83,8 +81,6 @@ class Feed(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    author: Mapped[Author] = relationship(back_populates="feeds")
 
     __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
 
@@ -113,10 +109,6 @@ class Entry(Base):
     last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The time lists sort by: publication time, never later than first seen.
     sort_time: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    feed: Mapped[Feed] = relationship()
-    author: Mapped[Author] = relationship()
-    tags: Mapped[list[Tag]] = relationship(secondary="entry_tags", order_by="Tag.slug", viewonly=True)
 
     __table_args__ = (
         UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),
