@@ -1,11 +1,19 @@
-"""Make feed content safe and readable: one bleach pass per entry.
+"""Make feed content safe and readable: one parse and one bleach pass per entry.
 
-Everything a feed sends is hostile. Entry HTML is parsed once (bleach's
-html5lib parser), elements whose contents must never show (scripts, styles,
-forms, SVG, ...) are cut out with their contents, then bleach's sanitizer
-keeps only the allowlist below, and our URL filter makes every link and image
-address absolute, checks its scheme once more and marks links
-`rel="noopener noreferrer"`. Titles, names and tags are plain text.
+Everything a feed sends is hostile, and much of it is debris. Entry HTML is
+parsed once, with bleach's html5lib parser, into a tree that is tidied:
+
+1. elements whose contents must never show (scripts, styles, forms, SVG,
+   MathML, ...) are cut out whole; video embeds from the allowed hosts are
+   rebuilt as sandboxed iframes, other iframes become plain links;
+2. boilerplate goes (`boilerplate`: share boxes, sign-ups, "Read More »"
+   teasers of other posts, "The post X appeared first on Y"), then tracking
+   images and the paragraphs left empty.
+
+Then bleach's sanitizer keeps only the allowlist below, and our URL filter
+makes every address absolute, checks its scheme once more, and marks links
+`rel="noopener noreferrer"` and images `loading="lazy"`. Titles, names and
+tags are plain text (`clean_text`).
 
 The only module that imports bleach.
 """
@@ -16,17 +24,21 @@ import html
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from bleach import html5lib_shim
 from bleach.sanitizer import BleachSanitizerFilter
 
-# What long-form posts use, and nothing that runs or submits.
+from aggregator.boilerplate import Library, Rule, library, normalise
+
+# What long-form posts use, and nothing that runs or submits. iframe is here
+# only for the embeds this module builds itself (see _embed); every iframe
+# a feed sends is replaced or removed before the sanitizer sees it.
 ALLOWED_TAGS = frozenset({
     "p", "br", "hr", "div", "span",
     "h1", "h2", "h3", "h4", "h5", "h6",
@@ -35,16 +47,17 @@ ALLOWED_TAGS = frozenset({
     "blockquote", "ul", "ol", "li", "dl", "dt", "dd",
     "a", "img", "figure", "figcaption", "picture",
     "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "colgroup", "col",
-    "details", "summary",
+    "details", "summary", "iframe",
 })  # fmt: skip
 
-# No style, class or id anywhere: a feed must not restyle our pages or
-# collide with our anchors. width/height stay on images so the browser
-# reserves their space (no layout shift); CSS caps them to the column.
+# No style, class or id anywhere: a feed must not restyle our pages (fixed
+# widths break narrow screens) or collide with our anchors. width/height stay
+# on images so the browser reserves their space; CSS caps them to the column.
 ALLOWED_ATTRIBUTES = {
     "*": ["lang", "dir", "title"],
     "a": ["href", "title"],
     "img": ["src", "srcset", "sizes", "alt", "title", "width", "height"],
+    "iframe": ["src", "title", "sandbox", "loading", "allow", "allowfullscreen", "referrerpolicy", "width", "height"],
     "blockquote": ["cite"],
     "q": ["cite"],
     "del": ["cite", "datetime"],
@@ -60,6 +73,8 @@ ALLOWED_ATTRIBUTES = {
     "details": ["open"],
 }
 
+# mailto: for "write to me" links; nothing that runs (javascript:, vbscript:)
+# or carries its own document (data:).
 ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
 
 # Cut out with everything inside them. bleach's strip=True keeps the text of
@@ -71,34 +86,76 @@ DROP_WITH_CONTENTS = frozenset({
     "head", "title", "meta", "link", "base", "form", "button", "select",
     "textarea", "input", "option", "optgroup", "datalist", "output", "dialog",
     "canvas", "audio", "video", "source", "track", "param", "xmp", "plaintext",
+    "isindex", "keygen", "menu", "portal", "slot",
 })  # fmt: skip
+
+# Video hosts whose players may be embedded, as (host, embed URL prefix).
+# The embed is always rebuilt on the privacy-friendly host, sandboxed.
+EMBED_SANDBOX = "allow-scripts allow-same-origin allow-presentation allow-popups"
+YOUTUBE_EMBED = "https://www.youtube-nocookie.com/embed/"
+VIMEO_EMBED = "https://player.vimeo.com/video/"
+EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
 
 URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
 BLOCK_TAGS = frozenset({
     "p", "div", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li",
     "dl", "dt", "dd", "pre", "figure", "figcaption", "table", "tr", "caption", "details", "summary",
+    "section", "article", "aside", "header", "footer", "nav", "center",
+})  # fmt: skip
+HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Elements that say something even without text.
+CONTENT_ELEMENTS = frozenset({"img", "iframe", "hr", "table", "picture"})
+# Elements removed when nothing is left in them.
+EMPTIABLE = frozenset({
+    "p", "div", "span", "section", "article", "aside", "header", "footer", "center", "font",
+    "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "figure", "figcaption", "li", "ul", "ol",
+    "a", "strong", "em", "b", "i", "u",
 })  # fmt: skip
 EXCERPT_WORDS = 60
-# Part of every stored entry's content hash: raise it when the rules above
-# change, and the next poll of each feed cleans its entries again.
-RULES_VERSION = 1
+WORDS_PER_MINUTE = 230
+# A post this short that ends in an ellipsis is a teaser of a longer one.
+TEASER_MAX_WORDS = 400
+# Part of every stored entry's content hash, with the built-in rules'
+# fingerprint: raise it when this module's cleaning changes, and the next
+# full poll of each feed cleans its entries again.
+RULES_VERSION = 2
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _URL_JUNK = re.compile(r"[\x00-\x20\x7f]")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ELLIPSIS_END = re.compile(r"(\[\s*(…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
 
 
 @dataclass(frozen=True)
 class CleanContent:
     html: str  # safe to mark |safe in a template
-    text: str  # the plain text of the whole post
+    text: str  # the plain text of the whole post, blocks on their own lines
     excerpt: str  # the first words, for lists
+    word_count: int = 0
+    truncated: bool = False  # the feed carries a teaser of a longer post
+
+    @property
+    def reading_minutes(self) -> int:
+        return max(1, round(self.word_count / WORDS_PER_MINUTE))
 
 
-def clean_content(raw: str, is_html: bool = True, base_url: str | None = None) -> CleanContent:
-    """Sanitize one entry's content and make its excerpt."""
+def clean_content(
+    raw: str,
+    is_html: bool = True,
+    base_url: str | None = None,
+    *,
+    entry_url: str | None = None,
+    extra_rules: Sequence[Rule] = (),
+) -> CleanContent:
+    """Sanitize one entry's content, cut its boilerplate and make its excerpt.
+
+    `base_url` is what relative URLs are relative to (xml:base or the entry's
+    link); `entry_url` is the post's own address, to tell a "Read more" link
+    to this post (a teaser) from one to another post (a related-posts strip).
+    """
     if not is_html:
         raw = "".join(f"<p>{html.escape(part.strip())}</p>" for part in re.split(r"\n\s*\n", raw) if part.strip())
-    return _local_cleaner().clean(raw, base_url)
+    return _local_cleaner().clean(raw, base_url, entry_url or base_url, library().with_rules(extra_rules))
 
 
 def clean_text(raw: str | None, is_html: bool = True) -> str:
@@ -119,8 +176,8 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
     candidate = _URL_JUNK.sub("", html.unescape(url))
     if not candidate:
         return None
-    absolute = urljoin(base, candidate) if base else candidate
     try:
+        absolute = urljoin(base, candidate) if base else candidate
         parts = urlsplit(absolute)
     except ValueError:
         return None
@@ -129,6 +186,36 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
     if parts.scheme.lower() in ("http", "https") and not parts.hostname:
         return None
     return absolute
+
+
+def canonical_embed(url: str | None) -> str | None:
+    """The embed URL for a YouTube or Vimeo video address, else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https", ""):
+        return None
+    host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
+    segments = [s for s in parts.path.split("/") if s]
+    video = None
+    if host in ("youtube.com", "youtube-nocookie.com"):
+        if len(segments) >= 2 and segments[0] in ("embed", "shorts", "live", "v"):
+            video = segments[1]
+        elif segments == ["watch"]:
+            video = (parse_qs(parts.query).get("v") or [None])[0]
+        return YOUTUBE_EMBED + video if video and _ID.match(video) else None
+    if host == "youtu.be" and segments:
+        return YOUTUBE_EMBED + segments[0] if _ID.match(segments[0]) else None
+    if host == "player.vimeo.com" and len(segments) >= 2 and segments[0] == "video":
+        video = segments[1]
+    elif host == "vimeo.com" and segments:
+        video = segments[-1]
+    if video and video.isdigit():
+        return VIMEO_EMBED + video
+    return None
 
 
 def make_excerpt(text: str, words: int = EXCERPT_WORDS) -> str:
@@ -161,11 +248,12 @@ class _Cleaner:
             alphabetical_attributes=False,
         )
 
-    def clean(self, raw: str, base_url: str | None) -> CleanContent:
+    def clean(self, raw: str, base_url: str | None, entry_url: str | None, rules: Library) -> CleanContent:
         if not raw.strip():
             return CleanContent(html="", text="", excerpt="")
         fragment = self.parser.parseFragment(raw)
-        _drop_unsafe_elements(fragment, base_url)
+        tidy = _Tidy(fragment, base_url, entry_url, rules)
+        tidy.run()
         text = _plain_text(fragment)
         stream = BleachSanitizerFilter(
             source=self.walker(fragment),
@@ -177,7 +265,9 @@ class _Cleaner:
             css_sanitizer=None,
         )
         cleaned = self.serializer.render(_UrlFilter(stream, base_url)).strip()
-        return CleanContent(html=cleaned, text=text, excerpt=make_excerpt(text))
+        words = len(text.split())
+        truncated = tidy.truncated or (words < TEASER_MAX_WORDS and bool(_ELLIPSIS_END.search(text)))
+        return CleanContent(html=cleaned, text=text, excerpt=make_excerpt(text), word_count=words, truncated=truncated)
 
 
 _local = threading.local()
@@ -190,40 +280,171 @@ def _local_cleaner() -> _Cleaner:
     return cleaner
 
 
-def _drop_unsafe_elements(root: ElementTree.Element, base_url: str | None) -> None:
-    """Remove DROP_WITH_CONTENTS elements, keeping the text that follows them.
+class _Tidy:
+    """Tree surgery on one parsed post, before the sanitizer sees it."""
 
-    An iframe becomes a plain link to what it embedded, so the reader can
-    still reach the video or map the author meant to show.
-    """
-    for parent in list(root.iter()):
-        for index, child in reversed(list(enumerate(parent))):
-            if not isinstance(child.tag, str):  # a comment; the sanitizer strips it
-                continue
+    def __init__(self, root: ElementTree.Element, base_url: str | None, entry_url: str | None, rules: Library):
+        self.root = root
+        self.base_url = base_url
+        self.entry_url = entry_url
+        self.rules = rules
+        self.truncated = False
+        self.parents = {child: parent for parent in root.iter() for child in parent}
+        self.removed: set[ElementTree.Element] = set()
+
+    def run(self) -> None:
+        self.drop_unsafe()
+        self.drop_selected()
+        self.drop_trackers()
+        self.drop_boilerplate_blocks()
+        self.drop_empty()
+
+    def _elements(self) -> list[ElementTree.Element]:
+        return [el for el in self.root.iter() if el is not self.root and isinstance(el.tag, str)]
+
+    def _attached(self, element: ElementTree.Element) -> bool:
+        """Whether `element` is still in the tree (no ancestor of it was removed)."""
+        while element is not self.root:
+            if element in self.removed:
+                return False
+            element = self.parents[element]
+        return True
+
+    def remove(self, element: ElementTree.Element, replacement: ElementTree.Element | None = None) -> None:
+        """Take `element` out (or put `replacement` in its place), keeping the text after it."""
+        parent = self.parents[element]
+        index = next(i for i, child in enumerate(parent) if child is element)
+        tail = element.tail
+        parent.remove(element)
+        self.removed.add(element)
+        if replacement is not None:
+            replacement.tail = tail
+            parent.insert(index, replacement)
+            self.parents[replacement] = parent
+            self.parents.update({child: node for node in replacement.iter() for child in node})
+        elif tail:
+            if index > 0:
+                previous = parent[index - 1]
+                previous.tail = (previous.tail or "") + tail
+            else:
+                parent.text = (parent.text or "") + tail
+
+    def drop_unsafe(self) -> None:
+        for element in self._elements():
             # SVG and MathML elements carry their namespace ("{...svg}svg"):
             # nothing of theirs is allowed, and their parsing rules differ
             # from HTML's, the stuff of mutation XSS.
-            foreign = child.tag.startswith("{")
-            if not foreign and child.tag.lower() not in DROP_WITH_CONTENTS:
+            foreign = element.tag.startswith("{")
+            tag = element.tag.lower()
+            if not foreign and tag not in DROP_WITH_CONTENTS:
                 continue
-            replacement = None
-            if not foreign and child.tag.lower() == "iframe":
-                target = safe_url(child.get("src"), base_url)
-                if target and urlsplit(target).scheme in ("http", "https"):
-                    replacement = ElementTree.Element("p")
-                    link = ElementTree.SubElement(replacement, "a", {"href": target})
-                    link.text = "Open the embedded content: " + (urlsplit(target).hostname or target)
-            tail = child.tail
-            parent.remove(child)
-            if replacement is not None:
-                replacement.tail = tail
-                parent.insert(index, replacement)
-            elif tail:
-                if index > 0:
-                    previous = parent[index - 1]
-                    previous.tail = (previous.tail or "") + tail
-                else:
-                    parent.text = (parent.text or "") + tail
+            if not self._attached(element):
+                continue
+            self.remove(element, self._embed(element) if tag == "iframe" else None)
+
+    def _embed(self, iframe: ElementTree.Element) -> ElementTree.Element | None:
+        """A sandboxed player for an allowed video host, a link for other frames."""
+        source = safe_url(iframe.get("src"), self.base_url)
+        embed = canonical_embed(source)
+        if embed is not None:
+            return ElementTree.Element("iframe", {
+                "src": embed,
+                "title": clean_text(iframe.get("title"), is_html=False) or "Embedded video",
+                "sandbox": EMBED_SANDBOX,
+                "loading": "lazy",
+                "allow": "fullscreen; picture-in-picture",
+                "allowfullscreen": "",
+                "referrerpolicy": "strict-origin-when-cross-origin",
+                "width": "560",
+                "height": "315",
+            })  # fmt: skip
+        if source and urlsplit(source).scheme in ("http", "https"):
+            paragraph = ElementTree.Element("p")
+            link = ElementTree.SubElement(paragraph, "a", {"href": source})
+            link.text = "Open the embedded content: " + (urlsplit(source).hostname or source)
+            return paragraph
+        return None
+
+    def drop_selected(self) -> None:
+        selectors = self.rules.selector_rules
+        if not selectors:
+            return
+        for element in self._elements():
+            if any(rule.selector.matches(element.tag, element.get("class")) for rule in selectors):
+                if self._attached(element):
+                    self.remove(element)
+
+    def drop_trackers(self) -> None:
+        for element in self._elements():
+            if element.tag != "img" or not self._attached(element):
+                continue
+            source = safe_url(element.get("src"), self.base_url) or ""
+            one_pixel = _pixels(element.get("width")) == 1 and _pixels(element.get("height")) == 1
+            if one_pixel or (source and self.rules.is_tracker(source)):
+                self.remove(element)
+
+    def drop_boilerplate_blocks(self) -> None:
+        rules = self.rules.text_rules
+        for element in self._elements():
+            if not self._attached(element):
+                continue
+            is_block = element.tag in BLOCK_TAGS or self.parents.get(element) is self.root
+            if not is_block or element.tag in ("br", "hr"):
+                continue
+            text = normalise(html.unescape("".join(element.itertext())))
+            rule = next((rule for rule in rules if rule.matches_text(text)), None)
+            if rule is None:
+                continue
+            if rule.role == "continue" and not self._links_to_this_post(element):
+                self._drop_teaser_above(element)
+            elif rule.role in ("continue", "ellipsis"):
+                self.truncated = True
+            self.remove(element)
+
+    def _links_to_this_post(self, element: ElementTree.Element) -> bool:
+        link = element if element.tag == "a" else next((a for a in element.iter("a") if a.get("href")), None)
+        target = safe_url(link.get("href"), self.base_url) if link is not None else None
+        if target is None or self.entry_url is None:
+            return True
+        return _same_page(target, self.entry_url)
+
+    def _drop_teaser_above(self, element: ElementTree.Element) -> None:
+        # A related-posts strip: heading, teaser text, "Read More »". Take the
+        # heading and what lies between it and the link; without a heading
+        # close above, the text may be the post's own, so it stays.
+        parent = self.parents[element]
+        siblings = list(parent)
+        index = next(i for i, child in enumerate(siblings) if child is element)
+        above = [s for s in siblings[max(0, index - 3) : index] if isinstance(s.tag, str)]
+        for position in range(len(above) - 1, -1, -1):
+            if above[position].tag in HEADINGS:
+                for sibling in above[position:]:
+                    self.remove(sibling)
+                return
+
+    def drop_empty(self) -> None:
+        # Innermost first, so that a div holding only an emptied p goes too.
+        for element in reversed(self._elements()):
+            if element.tag not in EMPTIABLE or not self._attached(element):
+                continue
+            if any(child.tag in CONTENT_ELEMENTS for child in element.iter() if isinstance(child.tag, str)):
+                continue
+            if html.unescape("".join(element.itertext())).strip(" \t\r\n\u00a0\u200b"):
+                continue
+            self.remove(element)
+
+
+def _pixels(value: str | None) -> int | None:
+    digits = (value or "").strip().lower().removesuffix("px")
+    return int(digits) if digits.isdigit() else None
+
+
+def _same_page(one: str, other: str) -> bool:
+    def key(url: str) -> tuple[str, str]:
+        parts = urlsplit(url)
+        return ((parts.hostname or "").lower().removeprefix("www."), parts.path.rstrip("/") or "/")
+
+    return key(one) == key(other)
 
 
 def _plain_text(root: ElementTree.Element) -> str:
@@ -238,7 +459,7 @@ def _plain_text(root: ElementTree.Element) -> str:
         block = element.tag.lower() in BLOCK_TAGS
         if block:
             pieces.append("\n")
-        if element.text:
+        if element.text and element.tag != "iframe":
             pieces.append(element.text)
         for child in element:
             walk(child)
@@ -255,7 +476,7 @@ def _plain_text(root: ElementTree.Element) -> str:
 
 
 class _UrlFilter(html5lib_shim.Filter):
-    """Make URLs absolute and re-check them; mark links and images."""
+    """Make URLs absolute and re-check them; mark links, images and embeds."""
 
     def __init__(self, source: Any, base_url: str | None):
         super().__init__(source)
@@ -282,11 +503,15 @@ class _UrlFilter(html5lib_shim.Filter):
             result[(namespace, name)] = value
         if tag == "a" and (None, "href") in result:
             result[(None, "rel")] = "noopener noreferrer"
-        if tag == "img":
-            if (None, "src") not in result and (None, "srcset") not in result:
-                return result
+        elif tag == "img" and ((None, "src") in result or (None, "srcset") in result):
             result[(None, "loading")] = "lazy"
             result[(None, "decoding")] = "async"
+        elif tag == "iframe":
+            # Only the players _embed built pass, and always sandboxed.
+            source = result.get((None, "src"), "")
+            if not source.startswith(tuple(host + "/" for host in EMBED_HOSTS)) or canonical_embed(source) != source:
+                result.pop((None, "src"), None)
+            result[(None, "sandbox")] = EMBED_SANDBOX
         return result
 
     def _srcset(self, value: str) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from aggregator.boilerplate import curator_rule
 from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
 
 DEFAULT_CONFIG_PATH = "feeds.yaml"
@@ -65,7 +66,21 @@ class FeedConfig:
     type: str | None = None  # None: detect from the document
     tags: tuple[str, ...] = ()
     interval: int | None = None  # seconds; None: the default
+    boilerplate: tuple[str, ...] = ()  # the curator's removal rules: text, or /regex/
     line: int = 0
+
+
+@dataclass(frozen=True)
+class ContentNote:
+    note: str  # shown before the post: "mentions suicide"
+    support: str | None = None  # the name of a support panel
+
+
+@dataclass(frozen=True)
+class SupportPanel:
+    title: str
+    text: str = ""
+    links: tuple[tuple[str, str], ...] = ()  # (label, url)
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,8 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     default_interval: int = DEFAULT_INTERVAL
     aliases: dict[str, str] = field(default_factory=dict)  # alias slug -> tag slug
+    content_notes: dict[str, ContentNote] = field(default_factory=dict)  # tag slug -> note
+    support: dict[str, SupportPanel] = field(default_factory=dict)
     authors: tuple[AuthorConfig, ...] = ()
 
     @property
@@ -207,11 +224,11 @@ class _Reader:
             return None
         return value
 
-    def text_list(self, node: yaml.Node | None, what: str) -> list[tuple[str, yaml.Node]]:
+    def text_list(self, node: yaml.Node | None, what: str, example: str = "[trauma, attachment]") -> list[tuple[str, yaml.Node]]:
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
             return []
         if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a list, like [trauma, attachment]")
+            self.error(node, f"{what} must be a list, like {example}")
             return []
         items = []
         for item in node.value:
@@ -251,15 +268,21 @@ class _Reader:
         if root is None:
             self.error(None, "the file is empty: it needs at least an 'authors:' list")
             return Config(path=path)
-        top = self.mapping(root, "the file", ("site", "defaults", "tags", "authors"), required=("authors",))
+        top = self.mapping(root, "the file", ("site", "defaults", "tags", "support", "authors"), required=("authors",))
         site = self.read_site(top.get("site"))
         default_interval = DEFAULT_INTERVAL
         if "defaults" in top:
             defaults = self.mapping(top["defaults"], "defaults", ("interval",))
             default_interval = self.interval(defaults.get("interval"), "defaults.interval") or DEFAULT_INTERVAL
-        aliases = self.read_aliases(top.get("tags"))
+        tags = self.mapping(top["tags"], "tags", ("aliases", "content_notes")) if "tags" in top else {}
+        aliases = self.read_aliases(tags.get("aliases"))
+        support = self.read_support(top.get("support"))
+        content_notes = self.read_content_notes(tags.get("content_notes"), aliases, support)
         authors = self.read_authors(top.get("authors"))
-        return Config(path=path, site=site, default_interval=default_interval, aliases=aliases, authors=authors)
+        return Config(
+            path=path, site=site, default_interval=default_interval, aliases=aliases,
+            content_notes=content_notes, support=support, authors=authors,
+        )
 
     def read_site(self, node: yaml.Node | None) -> SiteConfig:
         if node is None:
@@ -273,11 +296,7 @@ class _Reader:
             description=self.text(site.get("description"), "site.description") or defaults.description,
         )
 
-    def read_aliases(self, node: yaml.Node | None) -> dict[str, str]:
-        if node is None:
-            return {}
-        tags = self.mapping(node, "tags", ("aliases",))
-        aliases_node = tags.get("aliases")
+    def read_aliases(self, aliases_node: yaml.Node | None) -> dict[str, str]:
         if aliases_node is None or (isinstance(aliases_node, yaml.ScalarNode) and aliases_node.tag == _NULL):
             return {}
         entries = self.mapping(aliases_node, "tags.aliases", allowed=_AnyKey())
@@ -298,6 +317,60 @@ class _Reader:
         except AliasLoop as exc:
             self.error(lines.get(exc.alias, aliases_node), str(exc))
             return {}
+
+    def read_content_notes(
+        self, node: yaml.Node | None, aliases: dict[str, str], support: dict[str, SupportPanel]
+    ) -> dict[str, ContentNote]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return {}
+        notes: dict[str, ContentNote] = {}
+        for topic, value in self.mapping(node, "tags.content_notes", allowed=_AnyKey()).items():
+            slug = tag_slug(topic)
+            if not slug:
+                self.error(value, f"the content note '{topic}' has no letters or digits to make a tag of")
+                continue
+            if slug in aliases:
+                self.error(value, f"the content note '{topic}' is an alias of '{aliases[slug]}'; give the note to '{aliases[slug]}'")
+                continue
+            if isinstance(value, yaml.ScalarNode):
+                text = self.text(value, f"the content note '{topic}'", required=True)
+                if text:
+                    notes[slug] = ContentNote(note=text)
+                continue
+            fields = self.mapping(value, f"the content note '{topic}'", ("note", "support"), required=("note",))
+            text = self.text(fields.get("note"), f"the content note '{topic}'", required="note" in fields)
+            panel = self.text(fields.get("support"), f"the support panel of '{topic}'")
+            if panel is not None and panel not in support:
+                self.error(fields["support"], f"no support panel '{panel}' under 'support:'{_suggest(panel, tuple(support))}")
+                panel = None
+            if text:
+                notes[slug] = ContentNote(note=text, support=panel)
+        return notes
+
+    def read_support(self, node: yaml.Node | None) -> dict[str, SupportPanel]:
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+            return {}
+        panels: dict[str, SupportPanel] = {}
+        for name, value in self.mapping(node, "support", allowed=_AnyKey()).items():
+            fields = self.mapping(value, f"the support panel '{name}'", ("title", "text", "links"), required=("title",))
+            title = self.text(fields.get("title"), f"the title of the support panel '{name}'", required="title" in fields)
+            links = []
+            links_node = fields.get("links")
+            if links_node is not None:
+                if not isinstance(links_node, yaml.SequenceNode):
+                    self.error(links_node, "links must be a list of '- label: ...' and 'url: ...' pairs")
+                else:
+                    for link_node in links_node.value:
+                        link = self.mapping(link_node, "a support link", ("label", "url"), required=("label", "url"))
+                        label = self.text(link.get("label"), "the link's label", required="label" in link)
+                        url = self.url(link.get("url"), "the link's url", required="url" in link)
+                        if label and url:
+                            links.append((label, url))
+            if title:
+                panels[name] = SupportPanel(
+                    title=title, text=self.text(fields.get("text"), "the panel's text") or "", links=tuple(links)
+                )
+        return panels
 
     def read_authors(self, node: yaml.Node | None) -> tuple[AuthorConfig, ...]:
         if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
@@ -355,7 +428,7 @@ class _Reader:
         )
 
     def read_feed(self, node: yaml.Node) -> FeedConfig | None:
-        fields = self.mapping(node, "a feed", ("url", "path", "type", "tags", "interval"))
+        fields = self.mapping(node, "a feed", ("url", "path", "type", "tags", "interval", "boilerplate"))
         if not fields:
             return None
         if "url" in fields and "path" in fields:
@@ -382,11 +455,19 @@ class _Reader:
             else:
                 tags.append(name)
         interval = self.interval(fields.get("interval"), "the feed interval")
+        boilerplate = []
+        for text, rule_node in self.text_list(fields.get("boilerplate"), "the feed's boilerplate rules", '["Book a session", "/^Follow me on .+/"]'):
+            try:
+                curator_rule(text)
+            except ValueError as exc:
+                self.error(rule_node, str(exc))
+            else:
+                boilerplate.append(text)
         if source is None or location is None:
             return None
         return FeedConfig(
             source=source, location=location, type=feed_type, tags=tuple(tags), interval=interval,
-            line=node.start_mark.line + 1,
+            boilerplate=tuple(boilerplate), line=node.start_mark.line + 1,
         )
 
     def feed_path(self, node: yaml.Node) -> tuple[str | None, str | None]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -68,6 +69,8 @@ class Feed(Base):
     location: Mapped[str] = mapped_column(Text)
     type: Mapped[str | None] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The curator's own boilerplate rules for this feed (text, or /regex/).
+    boilerplate: Mapped[list[str]] = mapped_column(JSON, default=list)
     interval_seconds: Mapped[int] = mapped_column(Integer)
     title: Mapped[str | None] = mapped_column(Text)
     site_url: Mapped[str | None] = mapped_column(Text)
@@ -100,6 +103,12 @@ class Entry(Base):
     author_name: Mapped[str | None] = mapped_column(Text)
     content_html: Mapped[str] = mapped_column(Text)
     summary_text: Mapped[str] = mapped_column(Text)
+    content_text: Mapped[str] = mapped_column(Text, default="")
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The feed carries only the start of the post.
+    is_teaser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Topics the author marked with a "cw:" or "cn:" category.
+    content_notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     # sha256 of the entry as parsed (before cleaning) and of how it is tagged:
     # an unchanged entry is neither cleaned nor written again.
     content_hash: Mapped[str] = mapped_column(String(64))

@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import schedule, store
+from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.db import transaction
 from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest
 from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
-from aggregator.tagging import entry_tags
+from aggregator.tagging import declared_notes, entry_tags
 
 log = logging.getLogger("aggregator.poll")
 
@@ -140,28 +141,36 @@ class Poller:
 
     def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> list[store.PreparedEntry]:
         """Clean and tag the entries that are new or changed since last stored."""
+        rules = curator_rules(feed.boilerplate)
         fingerprints = {}
         for entry in parsed.entries:
             categories = [clean_text(category) for category in entry.categories]
             tags = entry_tags(categories, feed.tags, self.aliases)
-            fingerprints[store.key_hash(entry.key)] = (entry, tags, _content_hash(entry, [t.slug for t in tags]))
+            notes = declared_notes(categories, self.aliases)
+            content_hash = _content_hash(entry, [t.slug for t in tags], feed.boilerplate)
+            fingerprints[store.key_hash(entry.key)] = (entry, tags, notes, content_hash)
         with self.sessions() as session:
             stored = store.stored_hashes(session, feed.id, fingerprints)
         prepared = []
-        for key_hash, (entry, tags, content_hash) in fingerprints.items():
+        for key_hash, (entry, tags, notes, content_hash) in fingerprints.items():
             if stored.get(key_hash) == content_hash:
                 continue  # unchanged: not cleaned again
-            content = clean_content(entry.content, entry.content_is_html, entry.base_url)
+            url = _http_url(entry.url)
+            content = clean_content(entry.content, entry.content_is_html, entry.base_url, entry_url=url, extra_rules=rules)
             title = clean_text(entry.title, entry.title_is_html) or _untitled(content.excerpt)
             prepared.append(
                 store.PreparedEntry(
                     key_hash=key_hash,
                     guid=entry.guid,
-                    url=_http_url(entry.url),
+                    url=url,
                     title=title,
                     author_name=clean_text(entry.author) or None,
                     content_html=content.html,
                     summary_text=content.excerpt,
+                    content_text=content.text,
+                    word_count=content.word_count,
+                    is_teaser=content.truncated,
+                    content_notes=tuple(notes),
                     content_hash=content_hash,
                     published_at=entry.published,
                     updated_at=entry.updated,
@@ -210,12 +219,12 @@ def poll_feeds(
             return list(pool.map(run, feed_ids))
 
 
-def _content_hash(entry: ParsedEntry, tag_slugs: list[str]) -> str:
+def _content_hash(entry: ParsedEntry, tag_slugs: list[str], feed_rules: tuple[str, ...]) -> str:
     # Everything that shapes the stored entry: the entry as parsed, its tags,
-    # and the version of the cleaning rules.
+    # and the cleaning rules (ours, the built-in library's, the curator's).
     material = json.dumps(
         [
-            RULES_VERSION,
+            RULES_VERSION, library().fingerprint, list(feed_rules),
             entry.guid, entry.url, entry.title, entry.title_is_html, entry.content, entry.content_is_html,
             entry.base_url, entry.author, entry.published and entry.published.isoformat(),
             entry.updated and entry.updated.isoformat(), tag_slugs,

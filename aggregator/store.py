@@ -23,6 +23,8 @@ from aggregator.tagging import Tag as TagName
 
 SITE_KEY = "site"
 ALIASES_KEY = "tag_aliases"
+NOTES_KEY = "content_notes"
+SUPPORT_KEY = "support_panels"
 _CHUNK = 500
 
 
@@ -37,6 +39,7 @@ class FeedState:
     location: str
     type: str | None
     tags: tuple[str, ...]
+    boilerplate: tuple[str, ...]
     interval_seconds: int
     etag: str | None
     last_modified: str | None
@@ -55,6 +58,10 @@ class PreparedEntry:
     author_name: str | None
     content_html: str
     summary_text: str
+    content_text: str
+    word_count: int
+    is_teaser: bool
+    content_notes: tuple[str, ...]
     content_hash: str
     published_at: datetime | None
     updated_at: datetime | None
@@ -87,6 +94,7 @@ def load_feed(session: Session, feed_id: int) -> FeedState | None:
         location=feed.location,
         type=feed.type,
         tags=tuple(feed.tags or ()),
+        boilerplate=tuple(feed.boilerplate or ()),
         interval_seconds=feed.interval_seconds,
         etag=feed.etag,
         last_modified=feed.last_modified,
@@ -204,6 +212,10 @@ def _entry_values(entry: PreparedEntry) -> dict[str, Any]:
         "author_name": entry.author_name,
         "content_html": entry.content_html,
         "summary_text": entry.summary_text,
+        "content_text": entry.content_text,
+        "word_count": entry.word_count,
+        "is_teaser": entry.is_teaser,
+        "content_notes": list(entry.content_notes),
         "content_hash": entry.content_hash,
         "published_at": entry.published_at,
         "updated_at": entry.updated_at,

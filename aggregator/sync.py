@@ -8,6 +8,7 @@ that workers and web processes need only the database.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
-from aggregator.store import ALIASES_KEY, SITE_KEY
+from aggregator.store import ALIASES_KEY, NOTES_KEY, SITE_KEY, SUPPORT_KEY
 
 log = logging.getLogger("aggregator.sync")
+_SETTING_NAMES = {SITE_KEY: "site settings", ALIASES_KEY: "tag aliases", NOTES_KEY: "content notes", SUPPORT_KEY: "support panels"}
 
 
 @dataclass
@@ -48,7 +50,7 @@ class SyncReport:
             return "The database already matches the feeds file; nothing to do."
         summary = f"Synced: {len(self.added)} added, {len(self.changed)} changed, {len(self.retired)} retired"
         if self.settings_changed:
-            summary += f"; {' and '.join(self.settings_changed)} updated"
+            summary += f"; {', '.join(self.settings_changed)} updated"
         return summary + "."
 
 
@@ -92,6 +94,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                     location=feed_config.location,
                     type=feed_config.type,
                     tags=list(feed_config.tags),
+                    boilerplate=list(feed_config.boilerplate),
                     interval_seconds=interval,
                     error_count=0,
                     created_at=now,
@@ -113,9 +116,10 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                 feed.location = feed_config.location
                 feed.type = feed_config.type
                 feed.tags = list(feed_config.tags)
+                feed.boilerplate = list(feed_config.boilerplate)
                 feed.interval_seconds = interval
                 report.changed.append(f"feed {feed.source} ({', '.join(differences)})")
-            if ("tags" in differences or "author" in differences or aliases_changed) and feed.retired_at is None:
+            if ({"tags", "author", "boilerplate"} & set(differences) or aliases_changed) and feed.retired_at is None:
                 _refetch_soon(feed, now)
 
     for source, feed in feeds.items():
@@ -143,6 +147,8 @@ def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: 
         differences.append("tags")
     if feed.interval_seconds != interval:
         differences.append("interval")
+    if list(feed.boilerplate or []) != list(config.boilerplate):
+        differences.append("boilerplate")
     return differences
 
 
@@ -156,7 +162,14 @@ def _refetch_soon(feed: Feed, now: datetime) -> None:
 
 def _sync_settings(session: Session, config: Config, report: SyncReport) -> bool:
     """Copy site settings and aliases; return whether the aliases changed."""
-    wanted = {SITE_KEY: asdict(config.site), ALIASES_KEY: dict(sorted(config.aliases.items()))}
+    wanted = {
+        SITE_KEY: asdict(config.site),
+        ALIASES_KEY: dict(sorted(config.aliases.items())),
+        NOTES_KEY: {slug: asdict(note) for slug, note in sorted(config.content_notes.items())},
+        SUPPORT_KEY: {name: asdict(panel) for name, panel in sorted(config.support.items())},
+    }
+    # As the JSON column gives it back (lists, not tuples), to compare like with like.
+    wanted = json.loads(json.dumps(wanted))
     stored = {row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(wanted)))}
     aliases_changed = False
     for key, value in wanted.items():
@@ -169,7 +182,7 @@ def _sync_settings(session: Session, config: Config, report: SyncReport) -> bool
             continue
         if key == ALIASES_KEY:
             aliases_changed = row is not None or bool(value)
-        report.settings_changed.append("tag aliases" if key == ALIASES_KEY else "site settings")
+        report.settings_changed.append(_SETTING_NAMES[key])
     return aliases_changed
 
 

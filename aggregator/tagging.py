@@ -20,6 +20,8 @@ MAX_TAG_LENGTH = 60
 NOISE_TAGS = frozenset({"uncategorized", "uncategorised", "general", "blog", "blog-post", "posts", "news"})
 
 _SEPARATORS = re.compile(r"[^\w]+|_+")
+# Authors declare content notes as categories: "cw: suicide", "CN - self harm".
+_CONTENT_NOTE = re.compile(r"^\s*(?:cw|cn|tw)\s*[:\-–—]\s*(?P<topic>.+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,17 @@ def resolve_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
     return resolved
 
 
+def declared_notes(categories: Iterable[str], aliases: Mapping[str, str]) -> list[str]:
+    """The tag slugs an author marked as content notes ("cw: suicide")."""
+    notes = []
+    for category in categories:
+        match = _CONTENT_NOTE.match(category)
+        slug = tag_slug(match.group("topic")) if match else ""
+        if slug:
+            notes.append(aliases.get(slug, slug))
+    return list(dict.fromkeys(notes))
+
+
 def entry_tags(
     categories: Iterable[str],
     configured: Iterable[str],
@@ -78,12 +91,14 @@ def entry_tags(
 ) -> list[Tag]:
     """Return the tags of one entry: its categories plus its feed's tags.
 
-    `aliases` maps alias slugs to target slugs (see `resolve_aliases`). The
+    `aliases` maps alias slugs to target slugs (see `resolve_aliases`). A
+    content-note category ("cw: suicide") gives the tag of its topic. The
     result keeps the first-seen order and holds each slug once.
     """
     tags: dict[str, Tag] = {}
     for raw in [*configured, *categories]:
-        name = tag_display_name(raw)
+        note = _CONTENT_NOTE.match(raw)
+        name = tag_display_name(note.group("topic") if note else raw)
         slug = tag_slug(name)
         if not slug or slug in NOISE_TAGS:
             continue

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from aggregator.clean import clean_content, clean_text, make_excerpt, safe_url
+from aggregator.clean import canonical_embed, clean_content, clean_text, make_excerpt, safe_url
 
 BASE = "https://writer.example/blog/2026/a-post/"
 
@@ -109,11 +109,42 @@ def test_mailto_links_are_kept():
     assert 'href="mailto:hello@writer.example"' in clean('<a href="mailto:hello@writer.example">mail</a>')
 
 
-def test_iframes_become_plain_links_to_what_they_embedded():
-    result = clean('<iframe src="https://www.youtube.com/embed/abc123"><p>fallback</p></iframe><iframe src="javascript:alert(1)"></iframe>')
+def test_video_embeds_are_rebuilt_sandboxed_on_their_canonical_host():
+    result = clean('<iframe src="https://www.youtube.com/embed/abc123?feature=oembed" width="500" onload="alert(1)"><p>fallback</p></iframe>')
+    assert result == (
+        '<iframe src="https://www.youtube-nocookie.com/embed/abc123" title="Embedded video" '
+        'sandbox="allow-scripts allow-same-origin allow-presentation allow-popups" loading="lazy" '
+        'allow="fullscreen; picture-in-picture" allowfullscreen="" referrerpolicy="strict-origin-when-cross-origin" '
+        'width="560" height="315"></iframe>'
+    )
+    vimeo = clean('<iframe src="https://player.vimeo.com/video/76979871?dnt=1&amp;app_id=1" title="A calm minute"></iframe>')
+    assert 'src="https://player.vimeo.com/video/76979871"' in vimeo and 'title="A calm minute"' in vimeo
+
+
+def test_other_iframes_become_plain_links_to_what_they_embedded():
+    result = clean('<iframe src="https://maps.example/embed?q=clinic"><p>fallback</p></iframe><iframe src="javascript:alert(1)"></iframe>')
     assert "<iframe" not in result
-    assert 'href="https://www.youtube.com/embed/abc123"' in result
+    assert '<p><a href="https://maps.example/embed?q=clinic" rel="noopener noreferrer">Open the embedded content: maps.example</a></p>' == result
     assert "fallback" not in result and "javascript" not in result
+
+
+@pytest.mark.parametrize(
+    ("url", "embed"),
+    [
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+        ("https://youtu.be/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+        ("//www.youtube-nocookie.com/embed/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+        ("https://m.youtube.com/shorts/abcDEF_123", "https://www.youtube-nocookie.com/embed/abcDEF_123"),
+        ("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871"),
+        ("https://player.vimeo.com/video/76979871?h=abc", "https://player.vimeo.com/video/76979871"),
+        ("https://www.youtube.com/embed/x%22onload%3D", None),
+        ("https://evil.example/embed/abc", None),
+        ("https://vimeo.com/channels/staffpicks", None),
+        ("javascript:alert(1)", None),
+    ],
+)
+def test_canonical_embed(url, embed):
+    assert canonical_embed(url if not url.startswith("//") else "https:" + url) == embed
 
 
 def test_unknown_tags_are_stripped_but_their_text_kept():
