@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 from aggregator.models import Author, Entry, EntryTag, Feed, Tag
 
 PAGE_SIZE = 30
+WORDS_PER_MINUTE = 230
 MAX_ID = 2**31 - 1
 _CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$")
 
@@ -52,6 +53,13 @@ class EntryView:
     tags: tuple[TagView, ...]
     guid: str | None = None
     content_html: str = ""
+    word_count: int = 0
+    is_teaser: bool = False
+    declared_notes: tuple[str, ...] = ()  # tag slugs the author marked "cw:"
+
+    @property
+    def reading_minutes(self) -> int:
+        return max(1, round(self.word_count / WORDS_PER_MINUTE))
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,9 @@ def list_entries(
             or_(Entry.sort_time < before.sort_time, and_(Entry.sort_time == before.sort_time, Entry.id < before.id))
         )
     if not with_content:
-        statement = statement.options(defer(Entry.content_html))
+        statement = statement.options(defer(Entry.content_html), defer(Entry.content_text))
+    else:
+        statement = statement.options(defer(Entry.content_text))
     statement = statement.order_by(Entry.sort_time.desc(), Entry.id.desc()).limit(limit + 1)
     rows = session.execute(statement).all()
     has_more = len(rows) > limit
@@ -185,11 +195,12 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
 
 
 def site_counts(session: Session) -> dict[str, int]:
-    return {
-        "authors": session.scalar(select(func.count(Author.id)).where(Author.retired_at.is_(None))) or 0,
-        "feeds": session.scalar(select(func.count(Feed.id)).where(Feed.retired_at.is_(None))) or 0,
-        "entries": session.scalar(_visible(select(func.count(Entry.id)))) or 0,
-    }
+    """Listed authors, active feeds and visible entries, in one query."""
+    authors = select(func.count(Author.id)).where(Author.retired_at.is_(None)).scalar_subquery()
+    feeds = select(func.count(Feed.id)).where(Feed.retired_at.is_(None)).scalar_subquery()
+    entries = _visible(select(func.count(Entry.id))).scalar_subquery()
+    row = session.execute(select(authors, feeds, entries)).one()
+    return {"authors": row[0] or 0, "feeds": row[1] or 0, "entries": row[2] or 0}
 
 
 def _has_tag(slug: str):
@@ -233,4 +244,54 @@ def _entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_co
         tags=tags,
         guid=entry.guid,
         content_html=entry.content_html if with_content else "",
+        word_count=entry.word_count,
+        is_teaser=entry.is_teaser,
+        declared_notes=tuple(entry.content_notes or ()),
     )
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    feed: Feed
+    author: AuthorView
+    entries: int
+
+    @property
+    def sick(self) -> bool:
+        return self.feed.error_count > 0
+
+
+def feed_health(session: Session) -> list[FeedHealth]:
+    """Every active feed with its author and stored entries, sick feeds first."""
+    counts = select(Entry.feed_id, func.count(Entry.id).label("n")).group_by(Entry.feed_id).subquery()
+    rows = session.execute(
+        select(Feed, Author, counts.c.n)
+        .join(Author, Author.id == Feed.author_id)
+        .outerjoin(counts, counts.c.feed_id == Feed.id)
+        .where(Feed.retired_at.is_(None))
+        .order_by(Feed.error_count.desc(), Author.slug, Feed.id)
+    ).all()
+    return [FeedHealth(feed, _author_view(author), n or 0) for feed, author, n in rows]
+
+
+def recent_texts_by_author(session: Session, per_author: int = 20) -> dict[str, list[str]]:
+    """The plain text of each listed author's newest entries, for the endings detector."""
+    ranked = (
+        _visible(
+            select(
+                Entry.author_id,
+                Entry.content_text,
+                func.row_number().over(partition_by=Entry.author_id, order_by=(Entry.sort_time.desc(), Entry.id.desc())).label("rank"),
+            )
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        select(Author.slug, ranked.c.content_text)
+        .join(ranked, ranked.c.author_id == Author.id)
+        .where(ranked.c.rank <= per_author, Author.retired_at.is_(None))
+    )
+    texts: dict[str, list[str]] = defaultdict(list)
+    for slug, text in rows:
+        texts[slug].append(text)
+    return dict(texts)

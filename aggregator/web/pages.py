@@ -14,7 +14,7 @@ from aggregator import reading, store
 from aggregator.config import SiteConfig
 from aggregator.models import Feed
 from aggregator.tagging import tag_slug
-from aggregator.web import db_session
+from aggregator.web import db_session, notes, status
 from aggregator.web.dates import iso
 from aggregator.web.syndication import atom_feed
 
@@ -97,16 +97,23 @@ def _cursor() -> reading.Cursor | None:
     return cursor
 
 
+def _hidden(tags: list[str], exclude: list[str]) -> list[str]:
+    """Topics the reader hides always, unless this list asks for them."""
+    return [slug for slug in notes.hidden_topics() if slug not in tags and slug not in exclude]
+
+
 @blueprint.get("/")
 def index() -> str:
     tags, exclude = _filters()
+    hidden = _hidden(tags, exclude)
     session = db_session()
-    page = reading.list_entries(session, tags=tags, exclude=exclude, before=_cursor())
+    page = reading.list_entries(session, tags=tags, exclude=exclude + hidden, before=_cursor())
     return render_template(
         "index.html",
         page=page,
         tags=tags,
         exclude=exclude,
+        hidden_views=reading.get_tags(session, hidden),
         tag_views=reading.get_tags(session, tags),
         exclude_views=reading.get_tags(session, exclude),
         top_tags=reading.tag_counts(session)[:12] if not tags and not exclude else [],
@@ -126,8 +133,9 @@ def tag(slug: str) -> str | Response:
     if target and target != slug:
         return redirect(url_for("pages.tag", slug=target), 301)
     tag_view = _tag_or_404(slug)
-    page = reading.list_entries(db_session(), tags=[slug], before=_cursor())
-    return render_template("tag.html", tag=tag_view, page=page)
+    hidden = _hidden([slug], [])
+    page = reading.list_entries(db_session(), tags=[slug], exclude=hidden, before=_cursor())
+    return render_template("tag.html", tag=tag_view, page=page, hidden_views=reading.get_tags(db_session(), hidden))
 
 
 @blueprint.get("/authors")
@@ -140,13 +148,15 @@ def author(slug: str) -> str:
     session = db_session()
     author_view = _author_or_404(slug)
     tags, exclude = _filters()
-    page = reading.list_entries(session, tags=tags, exclude=exclude, author_id=author_view.id, before=_cursor())
+    hidden = _hidden(tags, exclude)
+    page = reading.list_entries(session, tags=tags, exclude=exclude + hidden, author_id=author_view.id, before=_cursor())
     return render_template(
         "author.html",
         author=author_view,
         page=page,
         tags=tags,
         exclude=exclude,
+        hidden_views=reading.get_tags(session, hidden),
         tag_views=reading.get_tags(session, tags),
         exclude_views=reading.get_tags(session, exclude),
         author_tags=reading.tag_counts(session, author_id=author_view.id)[:20],
@@ -159,7 +169,31 @@ def entry(entry_id: int) -> str:
     entry_view = reading.get_entry(db_session(), entry_id)
     if entry_view is None:
         abort(404, description="There is no such post here; it may have been removed by its author.")
-    return render_template("entry.html", entry=entry_view)
+    entry_notes = notes.notes_for(entry_view)
+    return render_template("entry.html", entry=entry_view, notes=entry_notes, panels=notes.support_panels(entry_notes))
+
+
+@blueprint.route("/settings", methods=["GET", "POST"])
+def settings() -> str | Response:
+    """Reading settings, kept in a cookie: no account, no JavaScript."""
+    configured = notes.configured_notes()
+    if request.method == "POST":
+        chosen = [slug for slug in request.form.getlist("hide") if slug in configured]
+        response = redirect(url_for("pages.settings", saved=1), 303)
+        if chosen:
+            response.set_cookie(notes.HIDE_COOKIE, notes.cookie_value(chosen), max_age=365 * 86400, samesite="Lax", httponly=True)
+        else:
+            response.delete_cookie(notes.HIDE_COOKIE, samesite="Lax", httponly=True)
+        return response
+    topics = reading.get_tags(db_session(), list(configured))
+    known = {tag.slug for tag in topics}
+    topics += [reading.TagView(slug, slug.replace("-", " ").capitalize()) for slug in configured if slug not in known]
+    return render_template(
+        "settings.html",
+        topics=[(topic, configured[topic.slug]["note"]) for topic in topics],
+        hidden=set(notes.hidden_topics()),
+        saved=request.args.get("saved") == "1",
+    )
 
 
 @blueprint.get("/feed.atom")
@@ -213,6 +247,7 @@ def _atom_response(*, title: str, subtitle: str | None, path: str, alternate: st
         alternate_url=base_url + alternate,
         base_url=base_url,
         entries=entries,
+        notes={entry.id: [note.text for note in notes.notes_for(entry)] for entry in entries},
     )
     return Response(body, mimetype="application/atom+xml")
 
@@ -231,8 +266,9 @@ def healthz() -> tuple[Response, int]:
 
 def register(app: Flask) -> None:
     app.register_blueprint(blueprint)
-    # A global, not a context variable, so that imported macros see it too.
-    app.jinja_env.globals["list_url"] = list_url
+    app.register_blueprint(status.blueprint)
+    # Globals, not context variables, so that imported macros see them too.
+    app.jinja_env.globals.update(list_url=list_url, notes_for=notes.notes_for)
     _register_error_pages(app)
 
 

@@ -6,8 +6,9 @@ content is the cleaned HTML, carried as escaped text (type="html").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from html import escape
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -42,7 +43,11 @@ def atom_feed(
     alternate_url: str,
     base_url: str,
     entries: Sequence[EntryView],
+    notes: Mapping[int, Sequence[str]] | None = None,
 ) -> bytes:
+    """The feed document; `notes` gives each entry's content notes, put in
+    front of its summary and content so that feed readers show them first."""
+    notes = notes or {}
     feed = ElementTree.Element(f"{{{ATOM_NS}}}feed")
     _el(feed, "id", feed_id)
     _el(feed, "title", title)
@@ -68,8 +73,11 @@ def atom_feed(
         _el(item, "link", rel="related", type="text/html", href=f"{base_url}/entry/{entry.id}")
         for tag in entry.tags:
             _el(item, "category", term=tag.slug, label=tag.name, scheme=f"{base_url}/tag/")
-        if entry.summary_text:
-            _el(item, "summary", entry.summary_text, type="text")
+        note = "Content note: " + "; ".join(notes[entry.id]) if notes.get(entry.id) else ""
+        summary = " ".join(filter(None, [note and note + ".", entry.summary_text]))
+        if summary:
+            _el(item, "summary", summary, type="text")
         if entry.content_html:
-            _el(item, "content", entry.content_html, type="html")
+            prefix = f"<p><strong>{escape(note)}</strong></p>" if note else ""
+            _el(item, "content", prefix + entry.content_html, type="html")
     return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,76 @@
+"""Content notes: which posts carry one, and which topics a reader hides.
+
+Curators name the noted topics in feeds.yaml (`tags: content_notes:`), with
+an optional support panel; authors can declare a note with a "cw:" or "cn:"
+category. A reader can leave noted topics out of every list through a
+reading setting kept in a cookie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, request
+
+from aggregator import store
+from aggregator.reading import EntryView
+from aggregator.tagging import tag_slug
+from aggregator.web import db_session
+
+HIDE_COOKIE = "hide_topics"
+MAX_HIDDEN = 20
+
+
+@dataclass(frozen=True)
+class Note:
+    slug: str
+    text: str
+    support: str | None
+
+
+@dataclass(frozen=True)
+class SupportPanel:
+    name: str
+    title: str
+    text: str
+    links: tuple[tuple[str, str], ...]
+
+
+def configured_notes() -> dict[str, dict]:
+    """{tag slug: {"note": ..., "support": ...}} as `aggregator sync` stored them."""
+    if "content_notes" not in g:
+        g.content_notes = store.load_setting(db_session(), store.NOTES_KEY, {}) or {}
+    return g.content_notes
+
+
+def notes_for(entry: EntryView) -> list[Note]:
+    """The content notes an entry carries, the curator's first."""
+    configured = configured_notes()
+    tag_names = {tag.slug: tag.name for tag in entry.tags}
+    notes = [Note(slug, configured[slug]["note"], configured[slug].get("support")) for slug in tag_names if slug in configured]
+    for slug in entry.declared_notes:
+        if slug not in configured:
+            notes.append(Note(slug, f"the author notes: {tag_names.get(slug, slug.replace('-', ' '))}", None))
+    return notes
+
+
+def support_panels(notes: list[Note]) -> list[SupportPanel]:
+    names = list(dict.fromkeys(note.support for note in notes if note.support))
+    if not names:
+        return []
+    stored = store.load_setting(db_session(), store.SUPPORT_KEY, {}) or {}
+    return [
+        SupportPanel(name, stored[name]["title"], stored[name].get("text", ""), tuple(tuple(link) for link in stored[name].get("links", ())))
+        for name in names
+        if name in stored
+    ]
+
+
+def hidden_topics() -> list[str]:
+    """The noted topics this reader chose to leave out of every list."""
+    raw = request.cookies.get(HIDE_COOKIE, "")
+    return [slug for slug in dict.fromkeys(tag_slug(part) for part in raw.split(",")) if slug][:MAX_HIDDEN]
+
+
+def cookie_value(slugs: list[str]) -> str:
+    return ",".join(dict.fromkeys(slugs))[:2000]

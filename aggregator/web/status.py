@@ -1,0 +1,28 @@
+"""The curators' page: which feed is sick and why, and what to tidy."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from aggregator import reading
+from aggregator.boilerplate import repeated_endings
+from aggregator.web import db_session
+
+blueprint = Blueprint("status", __name__)
+
+
+@blueprint.get("/status")
+def status() -> str:
+    session = db_session()
+    feeds = reading.feed_health(session)
+    suggestions = {
+        slug: endings
+        for slug, texts in reading.recent_texts_by_author(session).items()
+        if (endings := repeated_endings(texts))
+    }
+    return render_template(
+        "status.html",
+        feeds=feeds,
+        sick=sum(1 for health in feeds if health.sick),
+        suggestions=suggestions,
+    )
