@@ -369,10 +369,13 @@ class _Tidy:
         selectors = self.rules.selector_rules
         if not selectors:
             return
+        bare_tags = {rule.selector.tag for rule in selectors if not rule.selector.classes}
         for element in self._elements():
-            if any(rule.selector.matches(element.tag, element.get("class")) for rule in selectors):
-                if self._attached(element):
-                    self.remove(element)
+            classes = element.get("class")
+            if classes is None and element.tag not in bare_tags:
+                continue  # the common case: a plain element no selector can match
+            if any(rule.selector.matches(element.tag, classes) for rule in selectors) and self._attached(element):
+                self.remove(element)
 
     def drop_trackers(self) -> None:
         for element in self._elements():
