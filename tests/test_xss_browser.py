@@ -35,7 +35,7 @@ from tests.helpers import feeds_yaml, write_and_sync
 
 CORPUS = Path(__file__).parent / "fixtures" / "xss" / "payloads.txt"
 HEADER = re.compile(r"^### (\d{3}) (\w+) — (.*)$")
-CONCURRENT_PAGES = 6
+CONCURRENT_PAGES = 10
 # Embeds that clean.py builds itself are the one allowed way off 127.0.0.1.
 ALLOWED_OFFSITE = ("https://www.youtube-nocookie.com/embed/", "https://player.vimeo.com/video/")
 
@@ -50,9 +50,12 @@ POKE = """
       try { el.dispatchEvent(new Event(name, {bubbles: true})); } catch (e) {}
     }
     try { el.focus(); } catch (e) {}
-    const href = el.getAttribute && el.getAttribute('href');
-    const ordinaryLink = el.tagName === 'A' && href && /^(https?:|mailto:|#|\\/)/i.test(href.trim());
-    if (!ordinaryLink) { try { el.click(); } catch (e) {} }
+    const link = el.closest('a[href]');
+    const ordinaryLink = link && /^(https?:|mailto:|#|\\/)/i.test(link.getAttribute('href').trim());
+    if (!ordinaryLink) {
+      // SVG and MathML elements have no click(); a dispatched click still follows their links.
+      try { typeof el.click === 'function' ? el.click() : el.dispatchEvent(new MouseEvent('click', {bubbles: true})); } catch (e) {}
+    }
   }
 }
 """
@@ -75,7 +78,8 @@ def load_corpus() -> list[Payload]:
         if current is not None:
             payloads.append(Payload(*current, html="\n".join(lines).strip("\n")))
 
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+    # Split on newlines only: some payloads hold control characters on purpose.
+    for line in CORPUS.read_text(encoding="utf-8").split("\n"):
         header = HEADER.match(line)
         if header:
             close()
@@ -128,13 +132,24 @@ async def probe(context, url: str) -> list[str]:
             signs.append(f"request to {target[:80]}")
             await route.abort()
 
+    def on_request(request) -> None:
+        # Some navigations (vbscript:, a form's target) never reach the router.
+        try:
+            main = request.frame == page.main_frame
+        except Exception:  # noqa: BLE001 - a popup's frame that does not exist yet
+            main = False
+        target = request.url
+        if request.is_navigation_request() and main and target != url and urlsplit(target).hostname != "127.0.0.1":
+            signs.append(f"navigation to {target[:80]}")
+
     page.on("dialog", lambda dialog: asyncio.ensure_future(on_dialog(dialog)))
+    page.on("request", on_request)
     await page.route("**/*", on_route)
     try:
         await page.goto(url, wait_until="load", timeout=15_000)
-        await page.wait_for_timeout(150)
+        await page.wait_for_timeout(100)
         await page.evaluate(POKE)
-        await page.wait_for_timeout(250)
+        await page.wait_for_timeout(200)
     except Exception as exc:  # noqa: BLE001 - a page that breaks the browser is a sign too
         if "navigation" not in " ".join(signs):
             signs.append(f"page error: {type(exc).__name__}: {str(exc)[:80]}")
@@ -227,4 +242,4 @@ def test_the_harness_catches_payloads_when_nothing_sanitizes(browser_available, 
     with served(app) as base:
         exploited = asyncio.run(probe_all(entry_urls(base, app)))
     share = len(exploited) / len(payloads)
-    assert share >= 0.5, f"only {len(exploited)} of {len(payloads)} payloads were caught without the sanitizer"
+    assert share >= 0.75, f"only {len(exploited)} of {len(payloads)} payloads were caught without the sanitizer"
