@@ -102,23 +102,32 @@ def _hidden(tags: list[str], exclude: list[str]) -> list[str]:
     return [slug for slug in notes.hidden_topics() if slug not in tags and slug not in exclude]
 
 
-@blueprint.get("/")
-def index() -> str:
+def _filtered_list(author_id: int | None = None) -> dict[str, Any]:
+    """A page of entries narrowed by ?tag=, ?not= and the reader's hidden
+    topics, with the filters as the template shows them."""
     tags, exclude = _filters()
     hidden = _hidden(tags, exclude)
     session = db_session()
-    page = reading.list_entries(session, tags=tags, exclude=exclude + hidden, before=_cursor())
+    return {
+        "page": reading.list_entries(session, tags=tags, exclude=exclude + hidden, author_id=author_id, before=_cursor()),
+        "tags": tags,
+        "exclude": exclude,
+        "tag_views": reading.get_tags(session, tags),
+        "exclude_views": reading.get_tags(session, exclude),
+        "hidden_views": reading.get_tags(session, hidden),
+    }
+
+
+@blueprint.get("/")
+def index() -> str:
+    listed = _filtered_list()
+    session = db_session()
     return render_template(
         "index.html",
-        page=page,
-        tags=tags,
-        exclude=exclude,
-        hidden_views=reading.get_tags(session, hidden),
-        tag_views=reading.get_tags(session, tags),
-        exclude_views=reading.get_tags(session, exclude),
-        top_tags=reading.tag_counts(session)[:12] if not tags and not exclude else [],
+        top_tags=reading.tag_counts(session)[:12] if not listed["tags"] and not listed["exclude"] else [],
         counts=reading.site_counts(session),
         paged=request.args.get("before") is not None,
+        **listed,
     )
 
 
@@ -145,22 +154,14 @@ def authors() -> str:
 
 @blueprint.get("/author/<slug>")
 def author(slug: str) -> str:
-    session = db_session()
     author_view = _author_or_404(slug)
-    tags, exclude = _filters()
-    hidden = _hidden(tags, exclude)
-    page = reading.list_entries(session, tags=tags, exclude=exclude + hidden, author_id=author_view.id, before=_cursor())
+    session = db_session()
     return render_template(
         "author.html",
         author=author_view,
-        page=page,
-        tags=tags,
-        exclude=exclude,
-        hidden_views=reading.get_tags(session, hidden),
-        tag_views=reading.get_tags(session, tags),
-        exclude_views=reading.get_tags(session, exclude),
         author_tags=reading.tag_counts(session, author_id=author_view.id)[:20],
         feeds=reading.author_feeds(session, author_view.id),
+        **_filtered_list(author_view.id),
     )
 
 
