@@ -23,6 +23,9 @@ from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
 
 DEFAULT_CONFIG_PATH = "feeds.yaml"
 DEFAULT_INTERVAL = 30 * 60
+DEFAULT_MIN_INTERVAL = 15 * 60
+DEFAULT_MAX_INTERVAL = 6 * 3600
+DEFAULT_MAX_PER_HOST = 2
 MIN_INTERVAL = 60
 MAX_INTERVAL = 7 * 24 * 3600
 FEED_TYPES = ("rss", "atom", "json", "wagtail")
@@ -94,10 +97,21 @@ class AuthorConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """How often feeds are polled. A feed with its own interval keeps it; the
+    others adapt to how often they publish, between min and max."""
+
+    interval: int = DEFAULT_INTERVAL  # for a feed with no history yet
+    min_interval: int = DEFAULT_MIN_INTERVAL
+    max_interval: int = DEFAULT_MAX_INTERVAL
+    max_per_host: int = DEFAULT_MAX_PER_HOST  # fetches at once against one host
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     site: SiteConfig = field(default_factory=SiteConfig)
-    default_interval: int = DEFAULT_INTERVAL
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     aliases: dict[str, str] = field(default_factory=dict)  # alias slug -> tag slug
     content_notes: dict[str, ContentNote] = field(default_factory=dict)  # tag slug -> note
     support: dict[str, SupportPanel] = field(default_factory=dict)
@@ -270,19 +284,35 @@ class _Reader:
             return Config(path=path)
         top = self.mapping(root, "the file", ("site", "defaults", "tags", "support", "authors"), required=("authors",))
         site = self.read_site(top.get("site"))
-        default_interval = DEFAULT_INTERVAL
-        if "defaults" in top:
-            defaults = self.mapping(top["defaults"], "defaults", ("interval",))
-            default_interval = self.interval(defaults.get("interval"), "defaults.interval") or DEFAULT_INTERVAL
+        schedule = self.read_schedule(top.get("defaults"))
         tags = self.mapping(top["tags"], "tags", ("aliases", "content_notes")) if "tags" in top else {}
         aliases = self.read_aliases(tags.get("aliases"))
         support = self.read_support(top.get("support"))
         content_notes = self.read_content_notes(tags.get("content_notes"), aliases, support)
         authors = self.read_authors(top.get("authors"))
         return Config(
-            path=path, site=site, default_interval=default_interval, aliases=aliases,
+            path=path, site=site, schedule=schedule, aliases=aliases,
             content_notes=content_notes, support=support, authors=authors,
         )
+
+    def read_schedule(self, node: yaml.Node | None) -> ScheduleConfig:
+        if node is None:
+            return ScheduleConfig()
+        fields = self.mapping(node, "defaults", ("interval", "min_interval", "max_interval", "max_per_host"))
+        base = ScheduleConfig()
+        interval = self.interval(fields.get("interval"), "defaults.interval") or base.interval
+        low = self.interval(fields.get("min_interval"), "defaults.min_interval") or min(base.min_interval, interval)
+        high = self.interval(fields.get("max_interval"), "defaults.max_interval") or max(base.max_interval, interval)
+        if not low <= interval <= high:
+            self.error(node, "defaults need min_interval <= interval <= max_interval")
+        per_host = base.max_per_host
+        if "max_per_host" in fields:
+            value = self.text(fields["max_per_host"], "defaults.max_per_host", required=True)
+            if value is not None and (not value.isdigit() or not 1 <= int(value) <= 20):
+                self.error(fields["max_per_host"], "defaults.max_per_host must be a whole number from 1 to 20")
+            elif value is not None:
+                per_host = int(value)
+        return ScheduleConfig(interval=interval, min_interval=low, max_interval=high, max_per_host=per_host)
 
     def read_site(self, node: yaml.Node | None) -> SiteConfig:
         if node is None:

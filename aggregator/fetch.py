@@ -1,19 +1,32 @@
-"""Fetch a feed's bytes: HTTP with conditional GET, or a file beside feeds.yaml.
+"""Fetch a feed's bytes politely: HTTP with conditional GET, or a file beside feeds.yaml.
 
 The only module that touches the network. Reach is bounded: connect and
-read timeouts, a deadline for the whole fetch, a maximum body size counted
-after decompression, and a limit on redirects. Failures become FetchError
-with a message written for the curator who will read it on the status page.
+read timeouts, a deadline for the whole fetch (a server that trickles bytes
+is cut off), a maximum body size counted while streaming and after
+decompression (a compression bomb is cut off, not inflated), at most five
+redirects, and no redirect from a public address into the internal network.
+At most a few fetches run at once against one host (`HostLimiter`).
+Failures become FetchError with a message for the curator who reads it on
+the status page.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import threading
 import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
+import brotli
 import httpx
 
 from aggregator import __version__
@@ -22,8 +35,12 @@ ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
 )
+ACCEPT_ENCODING = "gzip, deflate, br"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
+# A server may ask us to wait (Retry-After); we wait at most this long.
+MAX_RETRY_AFTER = timedelta(days=7)
+CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     permanent_redirect: str | None = None  # the new address, when the feed moved for good
+    fresh_for: int | None = None  # seconds the publisher says the feed stays fresh (max-age, Expires)
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -61,9 +79,44 @@ class FetchResult:
 class FetchError(Exception):
     """The feed could not be fetched; the message is for the curator."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: datetime | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # the server asked for no request before then
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+class HostBusy(Exception):
+    """Too many fetches run against this host already; try again shortly."""
+
+
+class HostLimiter(Protocol):
+    def slot(self, host: str) -> AbstractContextManager[None]:  # pragma: no cover - a protocol
+        """Hold one of the host's few fetch slots, or raise HostBusy."""
+
+
+class LocalHostLimiter:
+    """At most `per_host` fetches at once per host, within this process."""
+
+    def __init__(self, per_host: int = 2, wait_seconds: float = 30.0):
+        self.per_host = per_host
+        self.wait_seconds = wait_seconds
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        if not semaphore.acquire(timeout=self.wait_seconds):
+            raise HostBusy(host)
+        try:
+            yield
+        finally:
+            semaphore.release()
 
 
 def user_agent(site_url: str | None) -> str:
@@ -71,11 +124,41 @@ def user_agent(site_url: str | None) -> str:
     return f"{agent} (+{site_url})" if site_url else agent
 
 
+def is_internal_host(host: str) -> bool:
+    """Whether `host` is, or resolves to, a loopback, private or link-local address."""
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)}
+        except (socket.gaierror, UnicodeError):
+            return False  # unresolvable: the request will fail on its own
+    return any(_internal(address) for address in addresses)
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return (
+        address.is_loopback or address.is_private or address.is_link_local or address.is_reserved
+        or address.is_multicast or address.is_unspecified or address in ipaddress.ip_network("100.64.0.0/10")
+    )  # fmt: skip
+
+
 class Fetcher:
     """Fetches feeds over one pooled HTTP client; use as a context manager."""
 
-    def __init__(self, limits: FetchLimits | None = None, site_url: str | None = None):
+    def __init__(
+        self,
+        limits: FetchLimits | None = None,
+        site_url: str | None = None,
+        *,
+        limiter: HostLimiter | None = None,
+        internal: Callable[[str], bool] = is_internal_host,
+    ):
         self.limits = limits or FetchLimits()
+        self.limiter = limiter or LocalHostLimiter()
+        self.internal = internal
         timeout = httpx.Timeout(
             connect=self.limits.connect_timeout,
             read=self.limits.read_timeout,
@@ -84,8 +167,9 @@ class Fetcher:
         )
         self.client = httpx.Client(
             timeout=timeout,
-            follow_redirects=False,  # followed by hand, to count them and notice permanent moves
-            headers={"User-Agent": user_agent(site_url), "Accept": ACCEPT},
+            follow_redirects=False,  # followed by hand: counted, checked, permanent moves noticed
+            headers={"User-Agent": user_agent(site_url), "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+            # Feeds are fetched directly; proxy settings of the environment do not apply.
             trust_env=False,
         )
 
@@ -99,12 +183,14 @@ class Fetcher:
         self.client.close()
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        scheme = urlsplit(request.location).scheme.lower()
+        parts = urlsplit(request.location)
+        scheme = parts.scheme.lower()
         if scheme == "file":
             return fetch_file(request, self.limits.max_bytes)
-        if scheme not in ("http", "https"):
+        if scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(f"cannot fetch {request.location!r}: only http, https and files are read")
-        return self._fetch_http(request)
+        with self.limiter.slot(parts.hostname.lower()):
+            return self._fetch_http(request)
 
     def _fetch_http(self, request: FetchRequest) -> FetchResult:
         deadline = time.monotonic() + self.limits.total_timeout
@@ -114,44 +200,56 @@ class Fetcher:
         if request.last_modified:
             headers["If-Modified-Since"] = request.last_modified
         url = request.location
+        origin_is_internal: bool | None = None
         visited = [url]
         moved_for_good = True
         permanent_redirect = None
         try:
             while True:
                 with self.client.stream("GET", url, headers=headers) as response:
-                    if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
-                        target = urljoin(url, response.headers["location"])
+                    status = response.status_code
+                    if status in REDIRECT_STATUSES and "location" in response.headers:
+                        target = urljoin(url, response.headers["location"].strip())
                         if target in visited:
-                            raise FetchError(f"redirect loop: {' -> '.join([*visited, target])}", response.status_code)
+                            raise FetchError(f"redirect loop: {' -> '.join([*visited, target])}", status)
                         if len(visited) > self.limits.max_redirects:
+                            raise FetchError(f"more than {self.limits.max_redirects} redirects, last to {target}", status)
+                        target_host = urlsplit(target).hostname
+                        if urlsplit(target).scheme.lower() not in ("http", "https") or not target_host:
+                            raise FetchError(f"redirected to {target!r}, which is not an http address", status)
+                        if origin_is_internal is None:
+                            origin_is_internal = self.internal(urlsplit(request.location).hostname or "")
+                        if not origin_is_internal and self.internal(target_host):
+                            # A public feed must not make us read the internal network
+                            # (cloud metadata, intranet pages) and publish it.
                             raise FetchError(
-                                f"more than {self.limits.max_redirects} redirects, last to {target}", response.status_code
+                                f"refused a redirect to {target}: it points into an internal network", status
                             )
-                        if urlsplit(target).scheme.lower() not in ("http", "https"):
-                            raise FetchError(f"redirected to {target!r}, which is not an http address", response.status_code)
                         # Only an unbroken chain of permanent moves changes the feed's address.
-                        moved_for_good = moved_for_good and response.status_code in PERMANENT_REDIRECTS
+                        moved_for_good = moved_for_good and status in PERMANENT_REDIRECTS
                         permanent_redirect = target if moved_for_good else None
                         visited.append(target)
                         url = target
                         continue
-                    if response.status_code == 304:
+                    if status == 304:
                         return FetchResult(
-                            status=304, url=url, etag=request.etag, last_modified=request.last_modified,
-                            permanent_redirect=permanent_redirect, headers=dict(response.headers),
+                            status=304, url=url, etag=response.headers.get("etag") or request.etag,
+                            last_modified=response.headers.get("last-modified") or request.last_modified,
+                            permanent_redirect=permanent_redirect, fresh_for=_fresh_for(response.headers),
+                            headers=dict(response.headers),
                         )
-                    if response.status_code >= 400 or response.status_code < 200:
-                        raise FetchError(_status_message(response), response.status_code)
+                    if status >= 400 or status < 200:
+                        raise FetchError(_status_message(response), status, _retry_after(response.headers))
                     body = self._read_body(response, deadline)
                     return FetchResult(
-                        status=response.status_code,
+                        status=status,
                         url=url,
                         body=body,
                         content_type=response.headers.get("content-type"),
                         etag=response.headers.get("etag"),
                         last_modified=response.headers.get("last-modified"),
                         permanent_redirect=permanent_redirect,
+                        fresh_for=_fresh_for(response.headers),
                         headers=dict(response.headers),
                     )
         except httpx.ConnectTimeout:
@@ -160,29 +258,79 @@ class Fetcher:
             raise FetchError(f"timed out: the server sent nothing for {self.limits.read_timeout:g} s") from None
         except httpx.ConnectError as exc:
             raise FetchError(f"could not connect: {_reason(exc)}") from None
-        except httpx.DecodingError as exc:
-            raise FetchError(f"the response could not be decompressed: {_reason(exc)}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"the connection failed: {_reason(exc)}") from None
 
     def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
         limit = self.limits.max_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit and "content-encoding" not in response.headers:
+        if declared.isdigit() and int(declared) > limit:
             raise FetchError(f"the feed is {int(declared):,} bytes, over the limit of {limit:,}", response.status_code)
+        decoder = _Decoder(response.headers.get("content-encoding", ""), response.status_code)
         chunks = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise FetchError(f"the feed is over the limit of {limit:,} bytes", response.status_code)
+        for raw in response.iter_raw(CHUNK):
             if time.monotonic() > deadline:
                 raise FetchError(
                     f"timed out: the whole feed did not arrive within {self.limits.total_timeout:g} s",
                     response.status_code,
                 )
+            chunk = decoder.decode(raw, limit - size)
+            size += len(chunk)
             chunks.append(chunk)
+        chunks.append(decoder.finish(limit - size))
         return b"".join(chunks)
+
+
+class _Decoder:
+    """Undo Content-Encoding a bounded piece at a time: never more than
+    `room` bytes of output per call, so a bomb is stopped, not inflated."""
+
+    def __init__(self, header: str, status: int):
+        self.status = status
+        self.steps = []
+        for coding in reversed([c.strip().lower() for c in header.split(",") if c.strip()]):
+            if coding in ("identity", ""):
+                continue
+            if coding in ("gzip", "x-gzip"):
+                self.steps.append(("zlib", zlib.decompressobj(16 + zlib.MAX_WBITS)))
+            elif coding == "deflate":
+                self.steps.append(("deflate", None))
+            elif coding == "br":
+                self.steps.append(("br", brotli.Decompressor()))
+            else:
+                raise FetchError(f"the server sent the feed in an encoding we cannot read ({coding})", status)
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        for index, (kind, state) in enumerate(self.steps):
+            if not data:
+                break
+            try:
+                if kind == "deflate" and state is None:
+                    # "deflate" is zlib-wrapped by the standard and raw in practice.
+                    wbits = zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS
+                    state = zlib.decompressobj(wbits)
+                    self.steps[index] = ("deflate", state)
+                if kind == "br":
+                    data = state.process(data, output_buffer_limit=room + 1)
+                else:
+                    data = state.decompress(data, room + 1)
+            except (zlib.error, brotli.error) as exc:
+                raise FetchError(f"the feed could not be decompressed: {exc}", self.status) from None
+            if len(data) > room:
+                raise FetchError("the feed is over the size limit once decompressed (a compression bomb?)", self.status)
+        if len(data) > room:
+            raise FetchError(f"the feed is over the limit of {room:,} bytes", self.status)
+        return data
+
+    def finish(self, room: int) -> bytes:
+        tail = b""
+        for kind, state in self.steps:
+            if kind != "br" and state is not None:
+                tail += state.flush()
+        if len(tail) > room:
+            raise FetchError("the feed is over the size limit once decompressed (a compression bomb?)", self.status)
+        return tail
 
 
 def fetch_file(request: FetchRequest, max_bytes: int) -> FetchResult:
@@ -207,6 +355,42 @@ def fetch_file(request: FetchRequest, max_bytes: int) -> FetchResult:
     )
 
 
+def _retry_after(headers: httpx.Headers, now: datetime | None = None) -> datetime | None:
+    """When a 429 or 503 says to come back: seconds, or an HTTP date; bounded."""
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    if value.isdigit():
+        moment = now + timedelta(seconds=int(value))
+    else:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return min(max(moment, now), now + MAX_RETRY_AFTER)
+
+
+def _fresh_for(headers: httpx.Headers, now: datetime | None = None) -> int | None:
+    """Seconds the publisher says the feed stays fresh: Cache-Control max-age, else Expires."""
+    for directive in (headers.get("cache-control") or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name == "max-age" and value.strip('"').isdigit():
+            return int(value.strip('"'))
+    expires = headers.get("expires")
+    if expires:
+        try:
+            moment = parsedate_to_datetime(expires)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return max(0, int((moment - (now or datetime.now(UTC))).total_seconds()))
+    return None
+
+
 def _status_message(response: httpx.Response) -> str:
     status = response.status_code
     phrase = response.reason_phrase or ""
@@ -214,8 +398,8 @@ def _status_message(response: httpx.Response) -> str:
         401: "the feed needs a login; ask the author for a public feed",
         403: "the server refuses us; the author may be blocking aggregators",
         404: "not found; check the feed's address in feeds.yaml",
-        410: "gone; the author has removed this feed",
-        429: "too many requests; we will wait before trying again",
+        410: "gone: the author has removed this feed; polling stops (remove it from feeds.yaml)",
+        429: "too many requests; we wait as the server asks before trying again",
     }.get(status, "a server error; it is usually temporary" if status >= 500 else "")
     return f"the server answered {status} {phrase}".rstrip() + (f": {advice}" if advice else "")
 

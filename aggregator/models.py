@@ -72,10 +72,20 @@ class Feed(Base):
     # The curator's own boilerplate rules for this feed (text, or /regex/).
     boilerplate: Mapped[list[str]] = mapped_column(JSON, default=list)
     interval_seconds: Mapped[int] = mapped_column(Integer)
+    # True when feeds.yaml gives this feed its own interval; else it adapts.
+    interval_fixed: Mapped[bool] = mapped_column(Boolean, default=False)
     title: Mapped[str | None] = mapped_column(Text)
     site_url: Mapped[str | None] = mapped_column(Text)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
+    # sha256 of the last body parsed: a server that ignores conditional
+    # requests but sends the same bytes costs no parse.
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    # Where a permanent redirect (301, 308) sent us: polled instead of
+    # `location` until feeds.yaml is updated.
+    moved_to: Mapped[str | None] = mapped_column(Text)
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the server answered 410 Gone
+    retry_after: Mapped[datetime | None] = mapped_column(UTCDateTime)  # no request before then
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -123,6 +133,7 @@ class Entry(Base):
         UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),
         Index("ix_entries_sort", "sort_time", "id"),
         Index("ix_entries_author_sort", "author_id", "sort_time", "id"),
+        Index("ix_entries_feed_url", "feed_id", "url"),
     )
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -53,6 +54,7 @@ class ParsedFeed:
     site_url: str | None
     entries: tuple[ParsedEntry, ...]
     warnings: tuple[str, ...] = ()
+    ttl_seconds: int | None = None  # RSS <ttl>: how long the publisher says to wait
 
 
 class ParseError(Exception):
@@ -104,8 +106,8 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     if not result.entries:
         if not result.get("version"):
             media_type = (content_type or "").split(";")[0].strip().lower()
-            if media_type == "text/html" or body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
-                raise ParseError("not a feed: the address answers an HTML page; find its feed link (often /feed/)")
+            if media_type in ("text/html", "application/xhtml+xml") or _looks_like_html(body):
+                raise ParseError(_not_a_feed_message(body, url))
             raise ParseError(f"not a feed: {_reason(problem) if problem else 'no RSS, Atom or JSON Feed found'}")
         if problem is not None and not isinstance(problem, _HARMLESS):
             raise ParseError(f"the feed is broken and has no readable entries: {_reason(problem)}")
@@ -114,12 +116,14 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         warnings.append(f"the feed has an error that was worked around: {_reason(problem)}")
     feed = result.feed
     entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url), warnings)
+    ttl = str(feed.get("ttl") or "").strip()
     return ParsedFeed(
         format=result.get("version") or "unknown",
         title=feed.get("title") or None,
         site_url=_absolute(feed.get("link"), url),
         entries=tuple(entries),
         warnings=tuple(warnings),
+        ttl_seconds=int(ttl) * 60 if ttl.isdigit() and 0 < int(ttl) < 100_000 else None,
     )
 
 
@@ -319,6 +323,62 @@ def _wagtail_html(value: Any) -> str:
         elif isinstance(inner, list):
             parts.append(_wagtail_html(inner))
     return "\n".join(p for p in parts if p.strip())
+
+
+# -- HTML pages where a feed was expected -------------------------------------
+
+FEED_LINK_TYPES = {
+    "application/rss+xml": "RSS",
+    "application/atom+xml": "Atom",
+    "application/feed+json": "JSON Feed",
+    "application/json": "JSON Feed",
+    "application/rdf+xml": "RSS 1.0",
+}
+
+
+class _AlternateLinks(HTMLParser):
+    """Collects <link rel="alternate" type="...feed type..."> from a page's head."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link":
+            return
+        values = {name: (value or "") for name, value in attrs}
+        kind = FEED_LINK_TYPES.get(values.get("type", "").split(";")[0].strip().lower())
+        if "alternate" in values.get("rel", "").lower().split() and kind and values.get("href"):
+            self.links.append((values["href"].strip(), kind))
+
+
+def feed_links(body: bytes, url: str) -> list[tuple[str, str]]:
+    """The feeds an HTML page names, as (absolute URL, kind), each once."""
+    finder = _AlternateLinks()
+    try:
+        finder.feed(body[:512 * 1024].decode("utf-8", "replace"))
+        finder.close()
+    except Exception:  # noqa: BLE001 - a broken page simply names no feeds
+        return []
+    found = {}
+    for href, kind in finder.links:
+        absolute = urljoin(url, href)
+        if urlsplit(absolute).scheme in ("http", "https"):
+            found.setdefault(absolute, kind)
+    return list(found.items())
+
+
+def _looks_like_html(body: bytes) -> bool:
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:200].lower()
+    return start.startswith((b"<!doctype html", b"<html")) or b"<head" in start
+
+
+def _not_a_feed_message(body: bytes, url: str) -> str:
+    links = feed_links(body, url)
+    if not links:
+        return "not a feed: the address answers an HTML page that names no feed; find the blog's feed link (often /feed/)"
+    named = ", ".join(f"{href} ({kind})" for href, kind in links[:3])
+    return f"not a feed: this page links to {named}; put that address in feeds.yaml"
 
 
 # -- shared helpers ----------------------------------------------------------

@@ -23,11 +23,14 @@ from aggregator import schedule, store
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.db import transaction
-from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest
+from aggregator.config import ScheduleConfig
+from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
 from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
 from aggregator.tagging import declared_notes, entry_tags
 
 log = logging.getLogger("aggregator.poll")
+# Longer links are not stored: no post needs one, and they bloat indexes.
+MAX_URL_LENGTH = 2048
 
 Clock = Callable[[], datetime]
 
@@ -41,7 +44,7 @@ class PollOutcome:
     feed_id: int
     source: str
     author_slug: str
-    result: str  # "ok", "not-modified", "failed" or "skipped"
+    result: str  # "ok", "not-modified", "failed", "deferred" (a busy host) or "skipped"
     http_status: int | None = None
     new: int = 0
     updated: int = 0
@@ -64,6 +67,7 @@ class Poller:
         sessions: sessionmaker[Session],
         *,
         limits: FetchLimits | None = None,
+        limiter: HostLimiter | None = None,
         clock: Clock = utcnow,
     ):
         self.sessions = sessions
@@ -71,7 +75,11 @@ class Poller:
         with sessions() as session:
             site = store.load_setting(session, store.SITE_KEY, {})
             self.aliases: dict[str, str] = store.load_setting(session, store.ALIASES_KEY, {})
-        self.fetcher = Fetcher(limits, site_url=site.get("base_url"))
+            known = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
+        self.schedule = ScheduleConfig(**{k: v for k, v in known.items() if k in ScheduleConfig.__dataclass_fields__})
+        self.fetcher = Fetcher(
+            limits, site_url=site.get("base_url"), limiter=limiter or LocalHostLimiter(self.schedule.max_per_host)
+        )
 
     def __enter__(self) -> Poller:
         return self
@@ -79,9 +87,11 @@ class Poller:
     def __exit__(self, *exc_info: object) -> None:
         self.fetcher.close()
 
-    def poll(self, feed_id: int, *, raise_unexpected: bool = True) -> PollOutcome:
+    def poll(self, feed_id: int, *, force: bool = False, raise_unexpected: bool = True) -> PollOutcome:
         """Poll one feed and record the outcome; never raises for a bad feed.
 
+        `force` polls a feed that answered 410 Gone once more (a curator
+        asked for it by name). A server's Retry-After is never overridden.
         Unexpected errors (a bug, the database going away) are recorded on
         the feed when the database allows, then raised so that an RQ job
         fails visibly, or, with `raise_unexpected=False`, logged and
@@ -92,14 +102,24 @@ class Poller:
             feed = store.load_feed(session, feed_id)
         if feed is None or feed.retired:
             return PollOutcome(feed_id, feed.source if feed else "?", feed.author_slug if feed else "?", "skipped")
+        now = self.clock()
+        if feed.gone and not force:
+            return PollOutcome(feed.id, feed.source, feed.author_slug, "skipped", error="gone (410): not polled")
+        if feed.retry_after and feed.retry_after > now:
+            return PollOutcome(
+                feed.id, feed.source, feed.author_slug, "skipped",
+                error=f"the server asked us to wait until {feed.retry_after:%Y-%m-%d %H:%M} UTC",
+            )
         try:
             outcome = self._poll(feed)
+        except HostBusy:
+            outcome = self._record_deferred(feed)
         except (FetchError, ParseError) as exc:
-            outcome = self._record_failure(feed, str(exc), getattr(exc, "status", None))
+            outcome = self._record_failure(feed, exc)
         except Exception as exc:
             message = f"internal error while polling: {type(exc).__name__}: {exc}"
             try:
-                outcome = self._record_failure(feed, message, None)
+                outcome = self._record_failure(feed, message)
             except Exception:  # noqa: BLE001 - the database may be the thing that failed
                 log.exception("feed=%s could not record the failure", feed.source)
                 outcome = PollOutcome(feed.id, feed.source, feed.author_slug, "failed", error=message)
@@ -111,25 +131,31 @@ class Poller:
         return outcome
 
     def _poll(self, feed: store.FeedState) -> PollOutcome:
-        response = self.fetcher.fetch(FetchRequest(feed.location, feed.etag, feed.last_modified))
+        response = self.fetcher.fetch(FetchRequest(feed.fetch_location, feed.etag, feed.last_modified))
         now = self.clock()
-        next_check = schedule.next_check_after_success(now, feed.interval_seconds)
-        if response.not_modified:
+        moved_to = _moved_to(feed, response.permanent_redirect)
+        body_hash = hashlib.sha256(response.body).hexdigest() if response.body is not None else None
+        if response.not_modified or body_hash == feed.body_hash:
+            # A 304, or the same bytes from a server that ignores conditional
+            # requests: nothing to parse, clean or store.
             with transaction(self.sessions) as session:
                 store.record_success(
-                    session, feed.id, now=now, next_check_at=next_check, status=response.status,
-                    etag=response.etag, last_modified=response.last_modified,
+                    session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, response.fresh_for),
+                    status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
                 )
-            return PollOutcome(feed.id, feed.source, feed.author_slug, "not-modified", response.status)
+            return PollOutcome(
+                feed.id, feed.source, feed.author_slug, "not-modified", response.status, bytes=len(response.body or b"")
+            )
         assert response.body is not None
         parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
         prepared = self._prepare(feed, parsed)
+        hint = max(filter(None, [response.fresh_for, parsed.ttl_seconds]), default=None)
         with transaction(self.sessions) as session:
             counts = store.save_entries(session, feed, prepared, now)
             store.record_success(
-                session, feed.id, now=now, next_check_at=next_check, status=response.status,
-                etag=response.etag, last_modified=response.last_modified,
-                title=clean_text(parsed.title) if parsed.title else None,
+                session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, hint),
+                status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
+                body_hash=body_hash, title=clean_text(parsed.title) if parsed.title else None,
                 site_url=_http_url(parsed.site_url),
             )
         return PollOutcome(
@@ -138,6 +164,18 @@ class Poller:
             unchanged=counts.unchanged + len(parsed.entries) - len(prepared),
             warnings=parsed.warnings, bytes=len(response.body),
         )
+
+    def _next_check(self, session: Session, feed: store.FeedState, now: datetime, hint: int | None) -> datetime:
+        recent = 0 if feed.interval_fixed else store.recent_entry_count(session, feed.id, now - schedule.FREQUENCY_WINDOW)
+        interval = schedule.adaptive_interval(
+            fixed=feed.interval_fixed,
+            configured=feed.interval_seconds,
+            recent_entries=recent,
+            min_interval=self.schedule.min_interval,
+            max_interval=self.schedule.max_interval,
+            publisher_hint=hint,
+        )
+        return schedule.next_check_after_success(now, interval)
 
     def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> list[store.PreparedEntry]:
         """Clean and tag the entries that are new or changed since last stored."""
@@ -179,12 +217,24 @@ class Poller:
             )
         return prepared
 
-    def _record_failure(self, feed: store.FeedState, message: str, status: int | None) -> PollOutcome:
+    def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str) -> PollOutcome:
         now = self.clock()
-        next_check = schedule.next_check_after_failure(now, feed.interval_seconds, feed.error_count + 1)
+        message = str(problem)
+        status = getattr(problem, "status", None)
+        retry_after = getattr(problem, "retry_after", None)
+        gone = bool(getattr(problem, "gone", False))
+        next_check = schedule.next_check_after_failure(now, feed.interval_seconds, feed.error_count + 1, retry_after)
         with transaction(self.sessions) as session:
-            store.record_failure(session, feed.id, now=now, next_check_at=next_check, message=message, status=status)
+            store.record_failure(
+                session, feed.id, now=now, next_check_at=next_check, message=message, status=status,
+                retry_after=retry_after, gone=gone,
+            )
         return PollOutcome(feed.id, feed.source, feed.author_slug, "failed", status, error=message)
+
+    def _record_deferred(self, feed: store.FeedState) -> PollOutcome:
+        with transaction(self.sessions) as session:
+            store.record_deferred(session, feed.id, next_check_at=self.clock() + schedule.BUSY_RETRY)
+        return PollOutcome(feed.id, feed.source, feed.author_slug, "deferred", error="its host is busy with other polls")
 
 
 def poll_feeds(
@@ -194,11 +244,12 @@ def poll_feeds(
     concurrency: int = 4,
     on_done: Callable[[PollOutcome], None] | None = None,
     limits: FetchLimits | None = None,
+    force: bool = False,
 ) -> list[PollOutcome]:
     """Poll several feeds, a few at a time; return their outcomes in order.
 
     A feed that fails for an unexpected reason is reported as failed and
-    the others go on.
+    the others go on. `force`: see `Poller.poll`.
     """
     feed_ids = list(feed_ids)
     if not feed_ids:
@@ -207,7 +258,7 @@ def poll_feeds(
 
         def run(feed_id: int) -> PollOutcome:
             try:
-                outcome = poller.poll(feed_id, raise_unexpected=False)
+                outcome = poller.poll(feed_id, force=force, raise_unexpected=False)
             except Exception as exc:  # noqa: BLE001 - the feed could not even be loaded
                 log.exception("feed_id=%s poll crashed", feed_id)
                 outcome = PollOutcome(feed_id, f"feed #{feed_id}", "?", "failed", error=f"internal error: {exc}")
@@ -235,9 +286,22 @@ def _content_hash(entry: ParsedEntry, tag_slugs: list[str], feed_rules: tuple[st
 
 
 def _http_url(url: str | None) -> str | None:
-    """A link from a feed, kept only if it is an absolute http(s) URL."""
+    """A link from a feed, kept only if it is an absolute http(s) URL of sane length."""
     checked = safe_url(url)
-    return checked if checked and checked.startswith(("http://", "https://")) else None
+    if not checked or not checked.startswith(("http://", "https://")) or len(checked) > MAX_URL_LENGTH:
+        return None
+    return checked
+
+
+def _moved_to(feed: store.FeedState, permanent_redirect: str | None) -> str | None:
+    """The feed's address after this poll's permanent redirect, if any.
+
+    A redirect back to the configured address ends the move; a temporary
+    redirect changes nothing.
+    """
+    if permanent_redirect is None:
+        return feed.moved_to
+    return None if permanent_redirect == feed.location else permanent_redirect
 
 
 def _untitled(excerpt: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from aggregator.tagging import Tag as TagName
 SITE_KEY = "site"
 ALIASES_KEY = "tag_aliases"
 NOTES_KEY = "content_notes"
+SCHEDULE_KEY = "schedule"
 SUPPORT_KEY = "support_panels"
 _CHUNK = 500
 
@@ -41,10 +42,20 @@ class FeedState:
     tags: tuple[str, ...]
     boilerplate: tuple[str, ...]
     interval_seconds: int
+    interval_fixed: bool
     etag: str | None
     last_modified: str | None
+    body_hash: str | None
+    moved_to: str | None
+    gone: bool
+    retry_after: datetime | None
     error_count: int
     retired: bool
+
+    @property
+    def fetch_location(self) -> str:
+        """Where to fetch: the new address after a permanent redirect."""
+        return self.moved_to or self.location
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,13 @@ def load_feed(session: Session, feed_id: int) -> FeedState | None:
         tags=tuple(feed.tags or ()),
         boilerplate=tuple(feed.boilerplate or ()),
         interval_seconds=feed.interval_seconds,
+        interval_fixed=feed.interval_fixed,
         etag=feed.etag,
         last_modified=feed.last_modified,
+        body_hash=feed.body_hash,
+        moved_to=feed.moved_to,
+        gone=feed.gone_at is not None,
+        retry_after=feed.retry_after,
         error_count=feed.error_count,
         retired=feed.retired_at is not None,
     )
@@ -129,6 +145,7 @@ def save_entries(
     if not entries:
         return StoreCounts()
     stored = stored_hashes(session, feed.id, (e.key_hash for e in entries))
+    _adopt_renamed(session, feed, [e for e in entries if e.key_hash not in stored], stored)
     tag_ids = _ensure_tags(session, {tag.slug: tag for e in entries for tag in e.tags}.values())
     new = updated = unchanged = 0
     for entry in entries:
@@ -150,6 +167,40 @@ def save_entries(
     return StoreCounts(new=new, updated=updated, unchanged=unchanged)
 
 
+def _adopt_renamed(session: Session, feed: FeedState, unknown: Sequence[PreparedEntry], stored: dict[str, str]) -> None:
+    """Give a stored entry the new key of an entry that only changed its guid.
+
+    Django and Wagtail feeds use the page URL as guid, so a renamed slug
+    looks like a new post; some feeds regenerate every guid. Within one
+    feed, an entry with the same link, or the same title and publication
+    time, as a stored one is that entry, and keeps its id and history.
+    """
+    if not unknown:
+        return
+    by_url = {e.url: e for e in unknown if e.url}
+    by_title = {(e.title, e.published_at): e for e in unknown if e.published_at}
+    conditions = []
+    if by_url:
+        conditions.append(Entry.url.in_(list(by_url)))
+    if by_title:
+        conditions.append(or_(*(and_(Entry.title == t, Entry.published_at == p) for t, p in by_title)))
+    candidates = session.execute(
+        select(Entry.id, Entry.key_hash, Entry.url, Entry.title, Entry.published_at, Entry.content_hash)
+        .where(Entry.feed_id == feed.id, or_(*conditions))
+        .order_by(Entry.id)
+    ).all()
+    claimed: set[str] = set()
+    for row in candidates:
+        entry = by_url.get(row.url) or by_title.get((row.title, row.published_at))
+        if entry is None or entry.key_hash in claimed or row.key_hash in stored:
+            continue  # still listed under its own key: a different post
+        claimed.add(entry.key_hash)
+        session.execute(update(Entry).where(Entry.id == row.id).values(key_hash=entry.key_hash))
+        # Forces an update with the new content below; content_hash of the
+        # old key is kept so an unchanged entry is not cleaned twice.
+        stored[entry.key_hash] = row.content_hash
+
+
 def record_success(
     session: Session,
     feed_id: int,
@@ -159,6 +210,8 @@ def record_success(
     status: int,
     etag: str | None,
     last_modified: str | None,
+    moved_to: str | None,
+    body_hash: str | None = None,
     title: str | None = None,
     site_url: str | None = None,
 ) -> None:
@@ -171,7 +224,12 @@ def record_success(
         "error_count": 0,
         "etag": etag,
         "last_modified": last_modified,
+        "moved_to": moved_to,
+        "gone_at": None,
+        "retry_after": None,
     }
+    if body_hash is not None:
+        values["body_hash"] = body_hash
     if title is not None:
         values["title"] = title
     if site_url is not None:
@@ -180,19 +238,40 @@ def record_success(
 
 
 def record_failure(
-    session: Session, feed_id: int, *, now: datetime, next_check_at: datetime, message: str, status: int | None
+    session: Session,
+    feed_id: int,
+    *,
+    now: datetime,
+    next_check_at: datetime | None,
+    message: str,
+    status: int | None,
+    retry_after: datetime | None = None,
+    gone: bool = False,
 ) -> None:
+    """Record a failed poll; a gone feed (410) is polled no more."""
     session.execute(
         update(Feed)
         .where(Feed.id == feed_id)
         .values(
             last_checked_at=now,
-            next_check_at=next_check_at,
+            next_check_at=None if gone else next_check_at,
             last_status=status,
             last_error=message,
             error_count=Feed.error_count + 1,
+            retry_after=retry_after,
+            gone_at=now if gone else None,
         )
     )
+
+
+def record_deferred(session: Session, feed_id: int, *, next_check_at: datetime) -> None:
+    """The poll waited its turn (a busy host): no error, just later."""
+    session.execute(update(Feed).where(Feed.id == feed_id).values(next_check_at=next_check_at))
+
+
+def recent_entry_count(session: Session, feed_id: int, since: datetime) -> int:
+    """Entries of a feed published since `since`: how often it publishes."""
+    return session.scalar(select(func.count(Entry.id)).where(Entry.feed_id == feed_id, Entry.sort_time >= since)) or 0
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -291,7 +370,12 @@ def due_feed_ids(session: Session, now: datetime) -> list[int]:
     return list(
         session.scalars(
             select(Feed.id)
-            .where(Feed.retired_at.is_(None), (Feed.next_check_at.is_(None)) | (Feed.next_check_at <= now))
+            .where(
+                Feed.retired_at.is_(None),
+                Feed.gone_at.is_(None),
+                (Feed.next_check_at.is_(None)) | (Feed.next_check_at <= now),
+                (Feed.retry_after.is_(None)) | (Feed.retry_after <= now),
+            )
             .order_by(Feed.next_check_at.is_not(None), Feed.next_check_at, Feed.id)
         )
     )

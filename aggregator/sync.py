@@ -21,10 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
-from aggregator.store import ALIASES_KEY, NOTES_KEY, SITE_KEY, SUPPORT_KEY
+from aggregator.store import ALIASES_KEY, NOTES_KEY, SCHEDULE_KEY, SITE_KEY, SUPPORT_KEY
 
 log = logging.getLogger("aggregator.sync")
-_SETTING_NAMES = {SITE_KEY: "site settings", ALIASES_KEY: "tag aliases", NOTES_KEY: "content notes", SUPPORT_KEY: "support panels"}
+_SETTING_NAMES = {
+    SITE_KEY: "site settings",
+    ALIASES_KEY: "tag aliases",
+    NOTES_KEY: "content notes",
+    SUPPORT_KEY: "support panels",
+    SCHEDULE_KEY: "schedule",
+}
 
 
 @dataclass
@@ -85,8 +91,18 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
 
         for feed_config in author_config.feeds:
             listed_feeds.add(feed_config.source)
-            interval = feed_config.interval or config.default_interval
+            interval = feed_config.interval or config.schedule.interval
             feed = feeds.get(feed_config.source)
+            if feed is None:
+                feed = _moved_here(feeds, feed_config.source, listed_feeds)
+                if feed is not None:
+                    # The curator followed a permanent redirect into feeds.yaml:
+                    # the same feed at its new address, with all its entries.
+                    report.changed.append(f"feed {feed.source} (now {feed_config.source}, where it moved)")
+                    del feeds[feed.source]
+                    feed.source = feed_config.source
+                    feed.moved_to = None
+                    feeds[feed.source] = feed
             if feed is None:
                 feed = Feed(
                     author_id=author.id,
@@ -96,6 +112,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                     tags=list(feed_config.tags),
                     boilerplate=list(feed_config.boilerplate),
                     interval_seconds=interval,
+                    interval_fixed=feed_config.interval is not None,
                     error_count=0,
                     created_at=now,
                     next_check_at=now,
@@ -104,6 +121,8 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                 report.added.append(f"feed {feed.source} ({author.slug})")
                 continue
             differences = _feed_differences(feed, feed_config, author.id, interval)
+            if feed.interval_fixed != (feed_config.interval is not None):
+                differences.append("interval")
             if feed.retired_at is not None:
                 feed.retired_at = None
                 feed.next_check_at = now
@@ -118,6 +137,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                 feed.tags = list(feed_config.tags)
                 feed.boilerplate = list(feed_config.boilerplate)
                 feed.interval_seconds = interval
+                feed.interval_fixed = feed_config.interval is not None
                 report.changed.append(f"feed {feed.source} ({', '.join(differences)})")
             if ({"tags", "author", "boilerplate"} & set(differences) or aliases_changed) and feed.retired_at is None:
                 _refetch_soon(feed, now)
@@ -133,6 +153,14 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
             report.retired.append(f"author {slug}")
     session.flush()
     return report
+
+
+def _moved_here(feeds: dict[str, Feed], source: str, listed: set[str]) -> Feed | None:
+    """An unlisted feed that permanently moved to `source`, if there is one."""
+    for feed in feeds.values():
+        if feed.moved_to == source and feed.source not in listed and feed.source != source:
+            return feed
+    return None
 
 
 def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: int) -> list[str]:
@@ -153,10 +181,11 @@ def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: 
 
 
 def _refetch_soon(feed: Feed, now: datetime) -> None:
-    # Tags are given when an entry is stored; forget the validators so the
-    # next poll downloads the feed again and re-tags what it still lists.
+    # Tags and boilerplate rules apply when an entry is stored; forget what
+    # says "unchanged" so the next poll reads the feed again in full.
     feed.etag = None
     feed.last_modified = None
+    feed.body_hash = None
     feed.next_check_at = now
 
 
@@ -167,6 +196,7 @@ def _sync_settings(session: Session, config: Config, report: SyncReport) -> bool
         ALIASES_KEY: dict(sorted(config.aliases.items())),
         NOTES_KEY: {slug: asdict(note) for slug, note in sorted(config.content_notes.items())},
         SUPPORT_KEY: {name: asdict(panel) for name, panel in sorted(config.support.items())},
+        SCHEDULE_KEY: asdict(config.schedule),
     }
     # As the JSON column gives it back (lists, not tuples), to compare like with like.
     wanted = json.loads(json.dumps(wanted))

@@ -34,7 +34,8 @@ def test_valid_file_loads_with_its_values():
     config = load_config(CONFIGS / "valid.yaml")
     assert config.site.title == "Test Writers"
     assert config.site.base_url == "http://127.0.0.1:5000"
-    assert config.default_interval == 5400
+    assert config.schedule.interval == 5400
+    assert (config.schedule.min_interval, config.schedule.max_interval, config.schedule.max_per_host) == (900, 21600, 2)
     assert config.aliases == {"ptsd": "trauma", "developmental-trauma": "trauma"}
     jane, demo = config.authors
     assert (jane.slug, jane.name, jane.homepage) == ("jane-doe", "Jane Doe, LMFT", "https://jane.example/")

@@ -110,7 +110,7 @@ def test_sync_command_prints_what_changed(database_url, site_config, run_aggrega
     run_aggregator.env["DATABASE_URL"] = database_url
     first = run_aggregator("sync", "--config", str(site_config))
     assert first.stdout.splitlines()[0] == "added author maren"
-    assert first.stdout.splitlines()[-1] == "Synced: 5 added, 0 changed, 0 retired; site settings, tag aliases, content notes, support panels updated."
+    assert first.stdout.splitlines()[-1] == "Synced: 5 added, 0 changed, 0 retired; site settings, tag aliases, content notes, support panels, schedule updated."
     text = site_config.read_text().replace("  - slug: maren", "  - slug: maren-h")
     site_config.write_text(text)
     second = run_aggregator("sync")

@@ -50,11 +50,24 @@ def test_poll_stores_entries_then_asks_conditionally(sessions, tmp_path, feed_se
     assert count_entries(sessions) == 5
 
 
-def test_same_feed_polled_again_in_full_stores_nothing_twice(sessions, tmp_path, feed_server):
+def test_same_bytes_without_validators_cost_no_parse(sessions, tmp_path, feed_server):
     [feed] = setup_feeds(sessions, tmp_path, feed_server, "counsellor-atom10.xml")
     body = (feed_server.root / "counsellor-atom10.xml").read_bytes()
+    # A server that ignores conditional requests and sends no validators.
     feed_server.script("counsellor-atom10.xml", body=body, headers={"Content-Type": "application/atom+xml"})
     assert poll(sessions, feed).new == 4
+    again = poll(sessions, feed)
+    assert (again.result, again.http_status, again.new, again.updated) == ("not-modified", 200, 0, 0)
+    assert "if-none-match" not in feed_server.hits("counsellor-atom10.xml")[-1].headers
+
+
+def test_same_entries_in_new_bytes_store_nothing_twice(sessions, tmp_path, feed_server):
+    [feed] = setup_feeds(sessions, tmp_path, feed_server, "counsellor-atom10.xml")
+    body = (feed_server.root / "counsellor-atom10.xml").read_bytes()
+    feed_server.script("counsellor-atom10.xml", body=body)
+    assert poll(sessions, feed).new == 4
+    # The feed's own update time changed, its entries did not.
+    feed_server.script("counsellor-atom10.xml", body=body.replace(b"<updated>", b"<updated>", 1) + b"\n")
     again = poll(sessions, feed)
     assert (again.result, again.new, again.updated, again.unchanged) == ("ok", 0, 0, 4)
     assert count_entries(sessions) == 4

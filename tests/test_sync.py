@@ -20,7 +20,7 @@ def test_first_sync_adds_everything(sessions, tmp_path):
         "feed https://joan.example/rss (joan)",
     ]
     assert report.changed == report.retired == []
-    assert report.summary() == "Synced: 4 added, 0 changed, 0 retired; site settings, tag aliases, content notes, support panels updated."
+    assert report.summary() == "Synced: 4 added, 0 changed, 0 retired; site settings, tag aliases, content notes, support panels, schedule updated."
     with sessions() as session:
         feed = session.scalar(select(Feed).where(Feed.source == "https://jane.example/feed/"))
         assert (feed.tags, feed.interval_seconds, feed.location) == (["trauma"], 1800, "https://jane.example/feed/")
