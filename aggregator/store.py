@@ -264,6 +264,13 @@ def record_failure(
     )
 
 
+def record_job_failure(session: Session, feed_id: int, *, message: str, now: datetime) -> None:
+    """A poll job died in its worker (a crash, a timeout, a killed worker)."""
+    session.execute(
+        update(Feed).where(Feed.id == feed_id).values(last_error=message, error_count=Feed.error_count + 1, last_checked_at=now)
+    )
+
+
 def record_deferred(session: Session, feed_id: int, *, next_check_at: datetime) -> None:
     """The poll waited its turn (a busy host): no error, just later."""
     session.execute(update(Feed).where(Feed.id == feed_id).values(next_check_at=next_check_at))

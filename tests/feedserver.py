@@ -28,6 +28,7 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     break_after: int | None = None  # send this many body bytes, then drop the connection
+    trickle: float = 0.0  # seconds between single body bytes: a server that never quite finishes
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,14 @@ class FeedServer:
                 handler.send_header(name, value)
             handler.end_headers()
             body = scripted.body if scripted.break_after is None else scripted.body[: scripted.break_after]
-            handler.wfile.write(body)
-            handler.wfile.flush()
+            if scripted.trickle:
+                for index in range(len(body)):
+                    handler.wfile.write(body[index : index + 1])
+                    handler.wfile.flush()
+                    time.sleep(scripted.trickle)
+            else:
+                handler.wfile.write(body)
+                handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             return
         if scripted.break_after is not None:

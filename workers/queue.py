@@ -21,9 +21,11 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store
+from aggregator.db import transaction
 from aggregator.sync import ConfigSyncer
 
 log = logging.getLogger("workers.queue")
@@ -66,8 +68,12 @@ class EnqueueReport:
         return f"enqueued {len(self.enqueued)} due feed(s); {len(self.already_queued)} already queued or running"
 
 
-def enqueue_poll(queue: Queue, feed_id: int) -> bool:
-    """Queue a poll of one feed unless one is queued or running; return whether queued."""
+def enqueue_poll(queue: Queue, feed_id: int, on_failed_job: Callable[[int, str], None] | None = None) -> bool:
+    """Queue a poll of one feed unless one is queued or running; return whether queued.
+
+    A previous job of the feed that failed (or was abandoned by a killed
+    worker) makes way; `on_failed_job(feed_id, reason)` hears why it failed.
+    """
     for _ in range(2):
         try:
             queue.enqueue(
@@ -86,21 +92,40 @@ def enqueue_poll(queue: Queue, feed_id: int) -> bool:
                 existing = Job.fetch(job_id(feed_id), connection=queue.connection)
             except NoSuchJobError:
                 continue  # it finished between the two calls
-            if existing.get_status(refresh=True) not in FINISHED_STATES:
+            status = existing.get_status(refresh=True)
+            if status not in FINISHED_STATES:
                 return False
-            # The feed is due again and its last job failed or was stopped;
-            # the failure is recorded on the feed, so the job makes way.
+            if status != JobStatus.FINISHED and on_failed_job is not None:
+                on_failed_job(feed_id, _failure_reason(existing))
+            # The feed is due again; its last job's failure is now recorded
+            # on the feed, so the job makes way.
             existing.delete()
     return False
 
 
 def enqueue_due(sessions: sessionmaker[Session], queue: Queue, now: datetime) -> EnqueueReport:
+    # Jobs of workers that died mid-poll (SIGKILL, a lost machine) stay
+    # "started" until their heartbeat expires; RQ then moves them to the
+    # failed registry, and their feeds may be queued again.
+    StartedJobRegistry(queue=queue).cleanup()
     report = EnqueueReport()
     with sessions() as session:
         due = store.due_feed_ids(session, now)
+
+    def record(feed_id: int, reason: str) -> None:
+        with transaction(sessions) as session:
+            store.record_job_failure(session, feed_id, message=f"the last poll job failed in its worker: {reason}", now=now)
+
     for feed_id in due:
-        (report.enqueued if enqueue_poll(queue, feed_id) else report.already_queued).append(feed_id)
+        (report.enqueued if enqueue_poll(queue, feed_id, record) else report.already_queued).append(feed_id)
     return report
+
+
+def _failure_reason(job: Job) -> str:
+    result = job.latest_result()
+    text = (result.exc_string if result is not None and result.exc_string else "") or job.get_status(refresh=False)
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "unknown"
 
 
 def run_scheduler(
@@ -127,5 +152,11 @@ def run_scheduler(
 
 def run_worker(connection: Redis, burst: bool = False) -> bool:
     """Run an RQ worker on the feeds queue; return whether it worked any job."""
-    worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection)
+    worker = Worker(
+        [Queue(QUEUE_NAME, connection=connection)],
+        connection=connection,
+        # How often the worker tells Redis its job is alive; a job whose
+        # worker went silent for this plus a minute counts as abandoned.
+        job_monitoring_interval=int(os.environ.get("AGGREGATOR_JOB_HEARTBEAT", "30")),
+    )
     return worker.work(burst=burst, with_scheduler=False)
