@@ -15,11 +15,12 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import __version__, store
+from aggregator import __version__, reading, store
 from aggregator.config import Config, ConfigError, default_config_path, load_config
-from aggregator.db import make_engine, migrate, session_factory, transaction
+from aggregator.db import database_url, make_engine, migrate, session_factory, transaction
 from aggregator.poll import PollOutcome, poll_feeds, utcnow
 from aggregator.sync import SyncReport, sync_config
+from aggregator.web.dates import ago
 
 config_option = click.option(
     "--config",
@@ -82,10 +83,41 @@ def _setup_logging(level: int) -> None:
 @cli.command()
 @config_option
 def check(config_path: Path | None) -> None:
-    """Validate the feeds file; print every problem as FILE:LINE: message."""
+    """Validate the feeds file; print every problem as FILE:LINE: message.
+
+    When the database is there, also warn (on stderr) about feeds that
+    moved permanently or are gone, so the curator can update the file.
+    """
     path = _config_path(config_path)
     config = _load_config_or_exit(path)
     click.echo(config.summary())
+    for line in _feed_warnings(path, config):
+        click.echo(line, err=True)
+
+
+def _feed_warnings(path: Path, config: Config) -> list[str]:
+    url = database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []  # no database yet: nothing polled, nothing to say (and none is made)
+    try:
+        engine = make_engine(url)
+        try:
+            with session_factory(engine)() as session:
+                notices = reading.feed_notices(session)
+        finally:
+            engine.dispose()
+    except SQLAlchemyError:
+        return []
+    warnings = []
+    for _, feed in config.feeds:
+        kind, since = notices.get(feed.source, ("", None))
+        if kind.startswith("moved:"):
+            new = kind.removeprefix("moved:")
+            warnings.append(f"{path}:{feed.line}: warning: {feed.source} moved permanently to {new}; put the new address in feeds.yaml")
+        elif kind == "gone":
+            when = f" since {since:%Y-%m-%d}" if since else ""
+            warnings.append(f"{path}:{feed.line}: warning: {feed.source} is gone (410){when}; remove it from feeds.yaml")
+    return warnings
 
 
 @cli.command()
@@ -127,11 +159,12 @@ def poll(feeds: Sequence[str], poll_all: bool, verbose: bool, config_path: Path 
         click.echo("No feed is due; use --all to poll every feed now.")
         return
     started = time.monotonic()
-    outcomes = _poll_with_progress(sessions, feed_ids)
+    # A feed named on the command line is polled even if it answered 410.
+    outcomes = _poll_with_progress(sessions, feed_ids, force=bool(feeds))
     click.echo(_poll_summary(outcomes, time.monotonic() - started))
 
 
-def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int]) -> list[PollOutcome]:
+def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int], force: bool) -> list[PollOutcome]:
     if sys.stdout.isatty():
         lock = threading.Lock()
         with click.progressbar(
@@ -145,12 +178,12 @@ def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int]) ->
                 with lock:
                     bar.update(1, outcome)
 
-            return poll_feeds(sessions, feed_ids, on_done=advance)
+            return poll_feeds(sessions, feed_ids, on_done=advance, force=force)
 
     def line(outcome: PollOutcome) -> None:
         click.echo(f"{outcome.result:<12} {outcome.author_slug}: {outcome.source}" + _counts(outcome))
 
-    return poll_feeds(sessions, feed_ids, on_done=line)
+    return poll_feeds(sessions, feed_ids, on_done=line, force=force)
 
 
 def _counts(outcome: PollOutcome) -> str:
@@ -165,7 +198,8 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     results = Counter(outcome.result for outcome in outcomes)
     new = sum(outcome.new for outcome in outcomes)
     updated = sum(outcome.updated for outcome in outcomes)
-    parts = [f"{results[name]} {label}" for name, label in (("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("skipped", "skipped")) if results[name]]
+    labels = (("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("deferred", "deferred"), ("skipped", "skipped"))
+    parts = [f"{results[name]} {label}" for name, label in labels if results[name]]
     lines = [
         f"Polled {len(outcomes)} feed{'s' if len(outcomes) != 1 else ''} in {seconds:.1f} s: {', '.join(parts)}; "
         f"{new} new entr{'ies' if new != 1 else 'y'}, {updated} updated."
@@ -179,6 +213,51 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
         lines.append("Warnings:")
         lines += [f"  {o.author_slug}  {o.source}: {warning}" for o in warned for warning in o.warnings]
     return "\n".join(lines)
+
+
+@cli.command()
+@config_option
+def status(config_path: Path | None) -> None:
+    """Print every feed's health, sick feeds first (as /status shows it)."""
+    sessions = _open_database()
+    with sessions() as session:
+        feeds = reading.feed_health(session)
+        notices = reading.feed_notices(session)
+    if not feeds:
+        click.echo("No feeds yet: list them in feeds.yaml and run `aggregator sync`.")
+        return
+    now = utcnow()
+    rows = [("feed", "last check", "last ok", "http", "entries", "next check", "errors", "problem")]
+    for health in feeds:
+        feed = health.feed
+        kind, _ = notices.get(feed.source, ("", None))
+        problem = feed.last_error or ""
+        if kind.startswith("moved:"):
+            problem = f"moved permanently to {kind.removeprefix('moved:')}; update feeds.yaml" + (f" / {problem}" if problem else "")
+        rows.append((
+            f"{health.author.slug}: {feed.source}",
+            ago(feed.last_checked_at, now) or "never",
+            ago(feed.last_success_at, now) or "never",
+            str(feed.last_status or "-"),
+            str(health.entries),
+            "gone" if feed.gone_at else (_until(feed.next_check_at, now) if feed.next_check_at else "-"),
+            str(feed.error_count),
+            problem,
+        ))  # fmt: skip
+    widths = [min(60, max(len(row[i]) for row in rows)) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell[:width].ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+    sick = sum(1 for health in feeds if health.sick)
+    click.echo(f"{len(feeds)} feed{'s' if len(feeds) != 1 else ''}, {sick} sick.")
+
+
+def _until(moment, now) -> str:
+    seconds = (moment - now).total_seconds()
+    if seconds <= 0:
+        return "due now"
+    minutes = round(seconds / 60)
+    return f"in {minutes} min" if minutes < 120 else f"in {round(minutes / 60)} h"
 
 
 @cli.command()

@@ -40,7 +40,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 # A server may ask us to wait (Retry-After); we wait at most this long.
 MAX_RETRY_AFTER = timedelta(days=7)
-CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -269,7 +268,7 @@ class Fetcher:
         decoder = _Decoder(response.headers.get("content-encoding", ""), response.status_code)
         chunks = []
         size = 0
-        for raw in response.iter_raw(CHUNK):
+        for raw in response.iter_raw():  # as the bytes arrive, so the deadline is checked often
             if time.monotonic() > deadline:
                 raise FetchError(
                     f"timed out: the whole feed did not arrive within {self.limits.total_timeout:g} s",

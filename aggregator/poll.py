@@ -117,7 +117,8 @@ class Poller:
         except (FetchError, ParseError) as exc:
             outcome = self._record_failure(feed, exc)
         except Exception as exc:
-            message = f"internal error while polling: {type(exc).__name__}: {exc}"
+            detail = (str(exc).strip().splitlines() or [""])[0][:300]
+            message = f"internal error while polling: {type(exc).__name__}: {detail}"
             try:
                 outcome = self._record_failure(feed, message)
             except Exception:  # noqa: BLE001 - the database may be the thing that failed

@@ -258,7 +258,8 @@ class FeedHealth:
 
     @property
     def sick(self) -> bool:
-        return self.feed.error_count > 0
+        """Failing, gone, or moved: the curator has something to do."""
+        return self.feed.error_count > 0 or self.feed.gone_at is not None or self.feed.moved_to is not None
 
 
 def feed_health(session: Session) -> list[FeedHealth]:
@@ -271,7 +272,8 @@ def feed_health(session: Session) -> list[FeedHealth]:
         .where(Feed.retired_at.is_(None))
         .order_by(Feed.error_count.desc(), Author.slug, Feed.id)
     ).all()
-    return [FeedHealth(feed, _author_view(author), n or 0) for feed, author, n in rows]
+    health = [FeedHealth(feed, _author_view(author), n or 0) for feed, author, n in rows]
+    return sorted(health, key=lambda h: not h.sick)  # stable: errors first, then moved and gone
 
 
 def recent_texts_by_author(session: Session, per_author: int = 20) -> dict[str, list[str]]:
@@ -295,3 +297,19 @@ def recent_texts_by_author(session: Session, per_author: int = 20) -> dict[str, 
     for slug, text in rows:
         texts[slug].append(text)
     return dict(texts)
+
+
+def feed_notices(session: Session) -> dict[str, tuple[str, datetime | None]]:
+    """Feeds a curator should edit in feeds.yaml: {source: (kind, since)}.
+
+    kind is "moved:<new address>" for a permanent redirect, "gone" for 410.
+    """
+    rows = session.execute(
+        select(Feed.source, Feed.moved_to, Feed.gone_at).where(
+            Feed.retired_at.is_(None), (Feed.moved_to.is_not(None)) | (Feed.gone_at.is_not(None))
+        )
+    )
+    notices = {}
+    for source, moved_to, gone_at in rows:
+        notices[source] = ("gone", gone_at) if gone_at else (f"moved:{moved_to}", None)
+    return notices

@@ -27,6 +27,7 @@ NOTES_KEY = "content_notes"
 SCHEDULE_KEY = "schedule"
 SUPPORT_KEY = "support_panels"
 _CHUNK = 500
+_ADOPT_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -179,16 +180,21 @@ def _adopt_renamed(session: Session, feed: FeedState, unknown: Sequence[Prepared
         return
     by_url = {e.url: e for e in unknown if e.url}
     by_title = {(e.title, e.published_at): e for e in unknown if e.published_at}
-    conditions = []
-    if by_url:
-        conditions.append(Entry.url.in_(list(by_url)))
-    if by_title:
-        conditions.append(or_(*(and_(Entry.title == t, Entry.published_at == p) for t, p in by_title)))
-    candidates = session.execute(
-        select(Entry.id, Entry.key_hash, Entry.url, Entry.title, Entry.published_at, Entry.content_hash)
-        .where(Entry.feed_id == feed.id, or_(*conditions))
-        .order_by(Entry.id)
-    ).all()
+    candidates = []
+    # In small batches: SQLite refuses very deep expressions.
+    urls, titles = list(by_url), list(by_title)
+    for start in range(0, max(len(urls), len(titles)), _ADOPT_BATCH):
+        conditions = []
+        if urls[start : start + _ADOPT_BATCH]:
+            conditions.append(Entry.url.in_(urls[start : start + _ADOPT_BATCH]))
+        if titles[start : start + _ADOPT_BATCH]:
+            pairs = titles[start : start + _ADOPT_BATCH]
+            conditions.append(or_(*(and_(Entry.title == t, Entry.published_at == p) for t, p in pairs)))
+        candidates += session.execute(
+            select(Entry.id, Entry.key_hash, Entry.url, Entry.title, Entry.published_at, Entry.content_hash)
+            .where(Entry.feed_id == feed.id, or_(*conditions))
+        ).all()
+    candidates.sort(key=lambda row: row.id)
     claimed: set[str] = set()
     for row in candidates:
         entry = by_url.get(row.url) or by_title.get((row.title, row.published_at))

@@ -38,10 +38,12 @@ class LoggedRequest:
 
 
 class FeedServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, host: str = "127.0.0.1"):
         self.root = root
         self.scripts: dict[str, Scripted] = {}
         self.requests: list[LoggedRequest] = []
+        self.active = 0  # requests being answered right now
+        self.most_active = 0  # the most answered at once
         self._lock = threading.Lock()
         server = self
 
@@ -54,7 +56,7 @@ class FeedServer:
             def do_GET(self) -> None:
                 server._handle(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="feed-server", daemon=True)
 
@@ -93,11 +95,17 @@ class FeedServer:
         path = urlsplit(handler.path).path
         with self._lock:
             self.requests.append(LoggedRequest(path, {k.lower(): v for k, v in handler.headers.items()}))
-        scripted = self.scripts.get(path)
-        if scripted is not None:
-            self._send_scripted(handler, scripted)
-        else:
-            self._send_file(handler, path)
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            scripted = self.scripts.get(path)
+            if scripted is not None:
+                self._send_scripted(handler, scripted)
+            else:
+                self._send_file(handler, path)
+        finally:
+            with self._lock:
+                self.active -= 1
 
     def _send_scripted(self, handler: BaseHTTPRequestHandler, scripted: Scripted) -> None:
         if scripted.delay:

@@ -17,7 +17,7 @@ from aggregator.sync import SyncReport, sync_config
 def feeds_yaml(authors: dict[str, list[str]], *, aliases: dict[str, str] | None = None, extra: str = "") -> str:
     """A feeds.yaml with one author per key, each with the given feed URLs.
 
-    A feed given as "URL tags=a,b" gets those tags.
+    A feed given as "URL tags=a,b" gets those tags; "URL interval=1h" that interval.
     """
     lines = ["site:", "  title: Test Reading Room", "  base_url: http://127.0.0.1:5000", "defaults:", "  interval: 30m"]
     if aliases:
@@ -27,11 +27,14 @@ def feeds_yaml(authors: dict[str, list[str]], *, aliases: dict[str, str] | None 
         lines += [f"  - slug: {slug}", f"    name: {slug.replace('-', ' ').title()}", f"    bio: {slug} writes here.",
                   f"    homepage: https://{slug}.example/", "    feeds:"]  # fmt: skip
         for url in urls:
-            location, _, tags = url.partition(" tags=")
+            location, _, interval = url.partition(" interval=")
+            location, _, tags = location.partition(" tags=")
             key = "path" if not location.startswith("http") else "url"
             lines.append(f"      - {key}: {location}")
             if tags:
                 lines.append(f"        tags: [{tags}]")
+            if interval:
+                lines.append(f"        interval: {interval}")
     return "\n".join(lines) + "\n" + extra
 
 

@@ -46,3 +46,40 @@ def test_plain_postgresql_urls_use_psycopg3():
     assert normalize_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert normalize_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_upgrading_a_database_with_entries_keeps_them(tmp_path):
+    """From the first schema, holding an entry with a tag, to the newest."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from aggregator.resources import resource_dir
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}", writer=True)
+    config = Config()
+    config.set_main_option("script_location", str(resource_dir("migrations")))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO authors (id, slug, name, bio, created_at) VALUES (1, 'a', 'A', '', '2026-01-01')"))
+            connection.execute(text(
+                "INSERT INTO feeds (id, author_id, source, location, tags, interval_seconds, error_count, created_at) "
+                "VALUES (1, 1, 'https://a.example/f', 'https://a.example/f', '[]', 1800, 0, '2026-01-01')"
+            ))
+            connection.execute(text(
+                "INSERT INTO entries (id, feed_id, author_id, key_hash, title, content_html, summary_text, content_hash, "
+                "first_seen_at, last_changed_at, sort_time) VALUES (1, 1, 1, 'k', 'Kept', '<p>x</p>', 'x', 'h', "
+                "'2026-01-01', '2026-01-01', '2026-01-01')"
+            ))
+            connection.execute(text("INSERT INTO tags (id, slug, name) VALUES (1, 'grief', 'Grief')"))
+            connection.execute(text("INSERT INTO entry_tags (entry_id, tag_id) VALUES (1, 1)"))
+        migrate(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT title, word_count, is_teaser FROM entries")).one() == ("Kept", 0, 0)
+            assert connection.execute(text("SELECT count(*) FROM entry_tags")).scalar() == 1
+            assert connection.execute(text("SELECT interval_fixed FROM feeds")).scalar() == 0
+    finally:
+        engine.dispose()

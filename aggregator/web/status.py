@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, render_template
 
 from aggregator import reading
@@ -22,6 +24,7 @@ def status() -> str:
     }
     return render_template(
         "status.html",
+        now=datetime.now(UTC),
         feeds=feeds,
         sick=sum(1 for health in feeds if health.sick),
         suggestions=suggestions,

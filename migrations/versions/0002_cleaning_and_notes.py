@@ -16,20 +16,18 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("entries") as batch:
-        batch.add_column(sa.Column("content_text", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(sa.Column("word_count", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(sa.Column("is_teaser", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("content_notes", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
-    with op.batch_alter_table("feeds") as batch:
-        batch.add_column(sa.Column("boilerplate", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    # Plain ADD COLUMN (SQLite does it in place; a batch copy of the table
+    # would trip the foreign keys of entry_tags).
+    op.add_column("entries", sa.Column("content_text", sa.Text(), nullable=False, server_default=""))
+    op.add_column("entries", sa.Column("word_count", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("entries", sa.Column("is_teaser", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("entries", sa.Column("content_notes", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
+    op.add_column("feeds", sa.Column("boilerplate", sa.JSON(), nullable=False, server_default=sa.text("'[]'")))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("boilerplate")
-    with op.batch_alter_table("entries") as batch:
-        batch.drop_column("content_notes")
-        batch.drop_column("is_teaser")
-        batch.drop_column("word_count")
-        batch.drop_column("content_text")
+    op.drop_column("feeds", "boilerplate")
+    op.drop_column("entries", "content_notes")
+    op.drop_column("entries", "is_teaser")
+    op.drop_column("entries", "word_count")
+    op.drop_column("entries", "content_text")

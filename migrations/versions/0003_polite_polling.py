@@ -16,23 +16,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.add_column(sa.Column("interval_fixed", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("body_hash", sa.String(64)))
-        batch.add_column(sa.Column("moved_to", sa.Text()))
-        batch.add_column(sa.Column("gone_at", sa.DateTime()))
-        batch.add_column(sa.Column("retry_after", sa.DateTime()))
-    with op.batch_alter_table("entries") as batch:
-        # Finding an entry again when its feed changed its guid: by link, or by title and date.
-        batch.create_index("ix_entries_feed_url", ["feed_id", "url"])
+    op.add_column("feeds", sa.Column("interval_fixed", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("feeds", sa.Column("body_hash", sa.String(64)))
+    op.add_column("feeds", sa.Column("moved_to", sa.Text()))
+    op.add_column("feeds", sa.Column("gone_at", sa.DateTime()))
+    op.add_column("feeds", sa.Column("retry_after", sa.DateTime()))
+    # Finding an entry again when its feed changed its guid: by link, or by title and date.
+    op.create_index("ix_entries_feed_url", "entries", ["feed_id", "url"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("entries") as batch:
-        batch.drop_index("ix_entries_feed_url")
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("retry_after")
-        batch.drop_column("gone_at")
-        batch.drop_column("moved_to")
-        batch.drop_column("body_hash")
-        batch.drop_column("interval_fixed")
+    op.drop_index("ix_entries_feed_url", table_name="entries")
+    op.drop_column("feeds", "retry_after")
+    op.drop_column("feeds", "gone_at")
+    op.drop_column("feeds", "moved_to")
+    op.drop_column("feeds", "body_hash")
+    op.drop_column("feeds", "interval_fixed")
