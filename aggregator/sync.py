@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.config import Config, ConfigError, FeedConfig, load_config
@@ -24,6 +24,7 @@ from aggregator.models import Author, Entry, Feed, Setting
 from aggregator.store import ALIASES_KEY, NOTES_KEY, SCHEDULE_KEY, SITE_KEY, SUPPORT_KEY
 
 log = logging.getLogger("aggregator.sync")
+SYNC_LOCK_ID = 7_202_612
 _SETTING_NAMES = {
     SITE_KEY: "site settings",
     ALIASES_KEY: "tag aliases",
@@ -61,7 +62,13 @@ class SyncReport:
 
 
 def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
-    """Make the database match `config`; return what changed."""
+    """Make the database match `config`; return what changed.
+
+    Two schedulers may sync at once: on PostgreSQL they take turns through
+    an advisory lock (SQLite's writer transactions take turns anyway).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SYNC_LOCK_ID})
     report = SyncReport()
     aliases_changed = _sync_settings(session, config, report)
     authors = {author.slug: author for author in session.scalars(select(Author))}

@@ -179,3 +179,14 @@ def test_worker_and_schedule_need_redis(run_aggregator, site_config):
     result = run_aggregator("schedule", "--once", check=False)
     assert result.returncode == 1
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.stderr
+
+
+def test_status_command_prints_the_health_table(database_url, site_config, run_aggregator, feed_server):
+    run_aggregator.env["DATABASE_URL"] = database_url
+    feed_server.script(FEEDS[1], status=404, body=b"nope")
+    run_aggregator("poll")
+    lines = run_aggregator("status").stdout.splitlines()
+    assert lines[0].split() == ["feed", "last", "check", "last", "ok", "http", "entries", "next", "check", "errors", "problem"]
+    assert lines[1].startswith(f"samuel: {feed_server.url(FEEDS[1])}")  # the sick feed first
+    assert "404" in lines[1] and "not found; check the feed's address in feeds.yaml" in lines[1]
+    assert lines[-1] == "3 feeds, 1 sick."
