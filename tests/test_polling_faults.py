@@ -155,9 +155,11 @@ def test_410_gone_stops_polling_and_keeps_the_entries(database_url, sessions, po
     ("code", "retry_after", "wait"),
     [
         (429, "7200", timedelta(hours=2)),
-        (503, None, timedelta(hours=3)),  # an HTTP date, three hours ahead
+        (429, None, timedelta(hours=4)),  # None: an HTTP date that far ahead
+        (503, "3600", timedelta(hours=1)),
+        (503, None, timedelta(hours=3)),
     ],
-    ids=["429-seconds", "503-http-date"],
+    ids=["429-seconds", "429-http-date", "503-seconds", "503-http-date"],
 )
 def test_retry_after_means_no_request_before_then(code, retry_after, wait, database_url, sessions, polled, feed_server):
     value = retry_after or format_datetime(datetime.now(UTC) + wait, usegmt=True)
