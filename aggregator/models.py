@@ -134,7 +134,17 @@ class Entry(Base):
         Index("ix_entries_sort", "sort_time", "id"),
         Index("ix_entries_author_sort", "author_id", "sort_time", "id"),
         Index("ix_entries_feed_url", "feed_id", "url"),
+        Index("ix_entries_last_changed", "last_changed_at"),
     )
+
+
+def is_mapped_schema_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Whether Alembic should compare this database object with the models.
+
+    Full-text search lives outside them, in dialect-specific SQL of its own
+    migration: SQLite's entries_fts tables, PostgreSQL's search_vector column.
+    """
+    return not (name or "").startswith(("entries_fts", "search_vector", "ix_entries_search"))
 
 
 class Tag(Base):

@@ -89,7 +89,8 @@ class Cursor:
         return cls(moment, int(match.group(2)))
 
 
-def _visible(statement: Select) -> Select:
+def visible(statement: Select) -> Select:
+    """Narrow a statement over entries to those of feeds still listed."""
     return statement.join(Feed, Entry.feed_id == Feed.id).where(Feed.retired_at.is_(None))
 
 
@@ -104,11 +105,11 @@ def list_entries(
     with_content: bool = False,
 ) -> EntryPage:
     """Newest entries first, narrowed to those with every tag in `tags`."""
-    statement = _visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
+    statement = visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
     for slug in dict.fromkeys(tags):
-        statement = statement.where(_has_tag(slug))
+        statement = statement.where(has_tag(slug))
     for slug in dict.fromkeys(exclude):
-        statement = statement.where(~_has_tag(slug))
+        statement = statement.where(~has_tag(slug))
     if author_id is not None:
         statement = statement.where(Entry.author_id == author_id)
     if before is not None:
@@ -123,8 +124,8 @@ def list_entries(
     rows = session.execute(statement).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    tags_by_entry = _tags_of(session, [entry.id for entry, _ in rows])
-    views = [_entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content) for entry, author in rows]
+    tags_by_entry = tags_of(session, [entry.id for entry, _ in rows])
+    views = [entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content) for entry, author in rows]
     next_cursor = Cursor(views[-1].sort_time, views[-1].id).encode() if has_more and views else None
     return EntryPage(views, next_cursor)
 
@@ -133,12 +134,12 @@ def get_entry(session: Session, entry_id: int) -> EntryView | None:
     if not 0 < entry_id <= MAX_ID:
         return None  # beyond what the id column holds: no such entry
     row = session.execute(
-        _visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
+        visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
     ).first()
     if row is None:
         return None
     entry, author = row
-    return _entry_view(entry, author, _tags_of(session, [entry.id]).get(entry.id, ()), with_content=True)
+    return entry_view(entry, author, tags_of(session, [entry.id]).get(entry.id, ()), with_content=True)
 
 
 def get_author(session: Session, slug: str) -> AuthorView | None:
@@ -149,7 +150,7 @@ def get_author(session: Session, slug: str) -> AuthorView | None:
 def list_authors(session: Session) -> list[tuple[AuthorView, int, datetime | None]]:
     """Every listed author with their number of entries and latest entry time."""
     counts = (
-        _visible(select(Entry.author_id, func.count(Entry.id).label("n"), func.max(Entry.sort_time).label("latest")))
+        visible(select(Entry.author_id, func.count(Entry.id).label("n"), func.max(Entry.sort_time).label("latest")))
         .group_by(Entry.author_id)
         .subquery()
     )
@@ -183,7 +184,7 @@ def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
 
 def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[TagView, int]]:
     """Tags with the number of visible entries that carry them, most used first."""
-    statement = _visible(
+    statement = visible(
         select(Tag.slug, Tag.name, func.count(EntryTag.entry_id).label("n"))
         .join(EntryTag, EntryTag.tag_id == Tag.id)
         .join(Entry, Entry.id == EntryTag.entry_id)
@@ -198,12 +199,13 @@ def site_counts(session: Session) -> dict[str, int]:
     """Listed authors, active feeds and visible entries, in one query."""
     authors = select(func.count(Author.id)).where(Author.retired_at.is_(None)).scalar_subquery()
     feeds = select(func.count(Feed.id)).where(Feed.retired_at.is_(None)).scalar_subquery()
-    entries = _visible(select(func.count(Entry.id))).scalar_subquery()
+    entries = visible(select(func.count(Entry.id))).scalar_subquery()
     row = session.execute(select(authors, feeds, entries)).one()
     return {"authors": row[0] or 0, "feeds": row[1] or 0, "entries": row[2] or 0}
 
 
-def _has_tag(slug: str):
+def has_tag(slug: str):
+    """A condition: the entry carries the tag `slug`."""
     return exists(
         select(EntryTag.entry_id)
         .join(Tag, Tag.id == EntryTag.tag_id)
@@ -211,7 +213,8 @@ def _has_tag(slug: str):
     )
 
 
-def _tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, ...]]:
+def tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, ...]]:
+    """The tags of many entries in one query."""
     if not entry_ids:
         return {}
     rows = session.execute(
@@ -230,7 +233,7 @@ def _author_view(author: Author) -> AuthorView:
     return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage)
 
 
-def _entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool) -> EntryView:
+def entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool) -> EntryView:
     return EntryView(
         id=entry.id,
         title=entry.title,
@@ -279,7 +282,7 @@ def feed_health(session: Session) -> list[FeedHealth]:
 def recent_texts_by_author(session: Session, per_author: int = 20) -> dict[str, list[str]]:
     """The plain text of each listed author's newest entries, for the endings detector."""
     ranked = (
-        _visible(
+        visible(
             select(
                 Entry.author_id,
                 Entry.content_text,

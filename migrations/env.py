@@ -8,7 +8,7 @@ migrations) connects to DATABASE_URL instead.
 from alembic import context
 
 from aggregator.db import make_engine
-from aggregator.models import Base
+from aggregator.models import Base, is_mapped_schema_object
 
 target_metadata = Base.metadata
 
@@ -20,6 +20,7 @@ def run_migrations(connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode copies tables.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=is_mapped_schema_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator import reading, store
+from aggregator import reading, search, store
 from aggregator.config import SiteConfig
 from aggregator.models import Feed
 from aggregator.tagging import tag_slug
@@ -128,6 +128,26 @@ def index() -> str:
         counts=reading.site_counts(session),
         paged=request.args.get("before") is not None,
         **listed,
+    )
+
+
+@blueprint.get("/search")
+def search_page() -> str:
+    query = " ".join(request.args.get("q", "").split())[: search.MAX_QUERY_LENGTH]
+    tags, exclude = _filters()
+    hidden = _hidden(tags, exclude)
+    session = db_session()
+    hits = search.search(session, query, tags=tags, exclude=exclude + hidden) if query else []
+    return render_template(
+        "search.html",
+        query=query,
+        hits=hits,
+        tags=tags,
+        exclude=exclude,
+        tag_views=reading.get_tags(session, tags),
+        exclude_views=reading.get_tags(session, exclude),
+        hidden_views=reading.get_tags(session, hidden),
+        limit=search.MAX_RESULTS,
     )
 
 

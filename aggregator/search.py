@@ -1,0 +1,107 @@
+"""Full-text search over titles and text: SQLite FTS5 or PostgreSQL's own.
+
+The readers' words never reach the query language as syntax: on SQLite each
+word becomes a quoted FTS5 string, on PostgreSQL the text goes through
+websearch_to_tsquery. Snippets come back with marker characters around the
+matches, and are escaped before the markers become <mark>.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+from sqlalchemy import Float, Integer, String, bindparam, func, literal_column, select, text
+from sqlalchemy.orm import Session
+
+from aggregator.models import Author, Entry
+from aggregator.reading import EntryView, entry_view, has_tag, tags_of, visible
+
+MAX_QUERY_LENGTH = 200
+MAX_RESULTS = 50
+_START, _STOP = "\x02", "\x03"
+_WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    entry: EntryView
+    snippet: Markup  # escaped text with <mark> around the matched words
+
+
+def search(
+    session: Session, query: str, *, tags: Sequence[str] = (), exclude: Sequence[str] = (), limit: int = MAX_RESULTS
+) -> list[SearchHit]:
+    """The best matches for `query`, best first, narrowed like any list."""
+    words = _WORD.findall(query[:MAX_QUERY_LENGTH])
+    if not words:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        rows = _postgres(session, query[:MAX_QUERY_LENGTH], tags, exclude, limit)
+    else:
+        rows = _sqlite(session, words, tags, exclude, limit)
+    tags_by_entry = tags_of(session, [entry.id for entry, _, _ in rows])
+    return [
+        SearchHit(entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content=False), _highlight(snippet))
+        for entry, author, snippet in rows
+    ]
+
+
+def _narrowed(statement, tags: Sequence[str], exclude: Sequence[str]):
+    for slug in dict.fromkeys(tags):
+        statement = statement.where(has_tag(slug))
+    for slug in dict.fromkeys(exclude):
+        statement = statement.where(~has_tag(slug))
+    return statement
+
+
+def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> list:
+    # Every word must occur; each is a quoted string, so no word is syntax.
+    match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    fts = text(
+        "SELECT rowid AS entry_id, bm25(entries_fts, 4.0, 1.0) AS rank, "
+        f"snippet(entries_fts, 1, '{_START}', '{_STOP}', ' … ', 28) AS snippet "
+        "FROM entries_fts WHERE entries_fts MATCH :match"
+    ).columns(entry_id=Integer, rank=Float, snippet=String).subquery("fts")
+    statement = (
+        visible(select(Entry, Author, fts.c.snippet).join(Author, Entry.author_id == Author.id))
+        .join(fts, fts.c.entry_id == Entry.id)
+        .order_by(fts.c.rank, Entry.sort_time.desc())
+        .limit(limit)
+        .params(match=match)
+    )
+    return session.execute(_narrowed(statement, tags, exclude)).all()
+
+
+def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
+    tsquery = func.websearch_to_tsquery("english", bindparam("q", query))
+    vector = literal_column("entries.search_vector")
+    ranked = (
+        visible(
+            select(Entry.id, func.ts_rank_cd(vector, tsquery).label("rank"))
+            .where(vector.op("@@")(tsquery))
+        )
+    )
+    ranked = _narrowed(ranked, tags, exclude).order_by(literal_column("rank").desc(), Entry.sort_time.desc()).limit(limit).subquery()
+    # Headlines are costly: made only for the few rows shown.
+    headline = func.ts_headline(
+        "english",
+        Entry.content_text,
+        tsquery,
+        f"StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=12, MaxFragments=2, FragmentDelimiter=' … '",
+    )
+    statement = (
+        select(Entry, Author, headline)
+        .join(ranked, ranked.c.id == Entry.id)
+        .join(Author, Entry.author_id == Author.id)
+        .order_by(ranked.c.rank.desc(), Entry.sort_time.desc())
+    )
+    return session.execute(statement).all()
+
+
+def _highlight(snippet: str | None) -> Markup:
+    text_only = escape((snippet or "").strip())
+    return Markup(text_only.replace(_START, "<mark>").replace(_STOP, "</mark>"))
