@@ -215,6 +215,41 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     return "\n".join(lines)
 
 
+@cli.command("import-opml")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--write", is_flag=True, help="Append the new writers to the feeds file (its comments are kept).")
+@config_option
+def import_opml(opml_file: Path, write: bool, config_path: Path | None) -> None:
+    """Turn an OPML subscription list into feeds.yaml entries for the curator."""
+    from aggregator.opml import OpmlError, append_to_feeds_yaml, feeds_yaml_entries, parse_opml
+
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    try:
+        feeds = parse_opml(opml_file.read_bytes())
+    except OpmlError as exc:
+        raise click.ClickException(f"{opml_file}: {exc}") from None
+    text, notes = feeds_yaml_entries(
+        feeds, existing_slugs={author.slug for author in config.authors}, existing_urls={feed.source for _, feed in config.feeds}
+    )
+    for note in notes:
+        click.echo(note, err=True)
+    if not text:
+        click.echo("Nothing new to import.")
+        return
+    if not write:
+        click.echo("# Paste under 'authors:' in feeds.yaml, and check the names and slugs:")
+        click.echo(text.rstrip("\n"))
+        return
+    try:
+        append_to_feeds_yaml(path, text)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} was not changed: {exc}") from None
+    updated = _load_config_or_exit(path)
+    added = len(updated.authors) - len(config.authors)
+    click.echo(f"Added {added} writer{'s' if added != 1 else ''} to {path}; run `aggregator sync` to apply.")
+
+
 @cli.command()
 @config_option
 def status(config_path: Path | None) -> None:

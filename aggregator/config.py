@@ -92,6 +92,8 @@ class AuthorConfig:
     name: str
     bio: str = ""
     homepage: str | None = None
+    avatar: str | None = None
+    links: tuple[tuple[str, str], ...] = ()  # (label, url): Mastodon, Instagram, a booking page...
     feeds: tuple[FeedConfig, ...] = ()
     line: int = 0
 
@@ -424,7 +426,7 @@ class _Reader:
 
     def read_author(self, node: yaml.Node, feed_lines: dict[str, int]) -> AuthorConfig | None:
         fields = self.mapping(
-            node, "an author", ("slug", "name", "bio", "homepage", "feeds"), required=("slug", "name", "feeds")
+            node, "an author", ("slug", "name", "bio", "homepage", "avatar", "links", "feeds"), required=("slug", "name", "feeds")
         )
         if not fields:
             return None
@@ -435,6 +437,13 @@ class _Reader:
         name = self.text(fields.get("name"), "the author's name", required="name" in fields)
         bio = self.text(fields.get("bio"), "the author's bio") or ""
         homepage = self.url(fields.get("homepage"), "the author's homepage")
+        avatar = self.url(fields.get("avatar"), "the author's avatar")
+        links = []
+        if fields.get("links") is not None:
+            for label, link_node in self.mapping(fields["links"], "the author's links", allowed=_AnyKey()).items():
+                url = self.url(link_node, f"the link '{label}'", required=True)
+                if url:
+                    links.append((label, url))
         feeds = []
         feeds_node = fields.get("feeds")
         if feeds_node is not None:
@@ -454,7 +463,8 @@ class _Reader:
         if slug is None or name is None:
             return None
         return AuthorConfig(
-            slug=slug, name=name, bio=bio, homepage=homepage, feeds=tuple(feeds), line=node.start_mark.line + 1
+            slug=slug, name=name, bio=bio, homepage=homepage, avatar=avatar, links=tuple(links), feeds=tuple(feeds),
+            line=node.start_mark.line + 1,
         )
 
     def read_feed(self, node: yaml.Node) -> FeedConfig | None:

@@ -54,6 +54,8 @@ class Author(Base):
     name: Mapped[str] = mapped_column(Text)
     bio: Mapped[str] = mapped_column(Text, default="")
     homepage: Mapped[str | None] = mapped_column(Text)
+    avatar: Mapped[str | None] = mapped_column(Text)  # an image URL
+    links: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [[label, url], ...]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

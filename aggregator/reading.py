@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 from aggregator.models import Author, Entry, EntryTag, Feed, Tag
 
 PAGE_SIZE = 30
+_TITLES = {"dr", "mr", "mrs", "ms", "mx", "prof", "rev"}
 WORDS_PER_MINUTE = 230
 MAX_ID = 2**31 - 1
 _CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$")
@@ -37,6 +38,15 @@ class AuthorView:
     name: str
     bio: str
     homepage: str | None
+    avatar: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def initials(self) -> str:
+        """"Dr. Maren Holloway, LMFT" gives "MH": titles and letters after the comma left out."""
+        words = [w for w in self.name.split(",")[0].split() if w.rstrip(".").lower() not in _TITLES]
+        letters = [w[0] for w in words if w[:1].isalpha()]
+        return ("".join(letters[:1] + letters[-1:]) if len(letters) > 1 else "".join(letters)).upper() or "?"
 
 
 @dataclass(frozen=True)
@@ -230,7 +240,8 @@ def tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, 
 
 
 def _author_view(author: Author) -> AuthorView:
-    return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage)
+    links = tuple((label, url) for label, url in (author.links or []))
+    return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage, author.avatar, links)
 
 
 def entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool) -> EntryView:
@@ -316,3 +327,22 @@ def feed_notices(session: Session) -> dict[str, tuple[str, datetime | None]]:
     for source, moved_to, gone_at in rows:
         notices[source] = ("gone", gone_at) if gone_at else (f"moved:{moved_to}", None)
     return notices
+
+
+def adjacent_entries(session: Session, entry: EntryView) -> tuple[EntryView | None, EntryView | None]:
+    """The same author's entries just before and just after this one."""
+    author = session.get(Author, entry.author.id)
+    at = (Entry.sort_time, Entry.id)
+    older = session.execute(
+        visible(select(Entry).options(defer(Entry.content_html), defer(Entry.content_text)))
+        .where(Entry.author_id == entry.author.id, or_(at[0] < entry.sort_time, and_(at[0] == entry.sort_time, at[1] < entry.id)))
+        .order_by(Entry.sort_time.desc(), Entry.id.desc())
+        .limit(1)
+    ).scalar()
+    newer = session.execute(
+        visible(select(Entry).options(defer(Entry.content_html), defer(Entry.content_text)))
+        .where(Entry.author_id == entry.author.id, or_(at[0] > entry.sort_time, and_(at[0] == entry.sort_time, at[1] > entry.id)))
+        .order_by(Entry.sort_time, Entry.id)
+        .limit(1)
+    ).scalar()
+    return tuple(entry_view(e, author, (), with_content=False) if e else None for e in (older, newer))  # type: ignore[return-value]

@@ -79,7 +79,13 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
     for author_config in config.authors:
         listed_authors.add(author_config.slug)
         author = authors.get(author_config.slug)
-        wanted = {"name": author_config.name, "bio": author_config.bio, "homepage": author_config.homepage}
+        wanted = {
+            "name": author_config.name,
+            "bio": author_config.bio,
+            "homepage": author_config.homepage,
+            "avatar": author_config.avatar,
+            "links": [list(link) for link in author_config.links],
+        }
         if author is None:
             author = Author(slug=author_config.slug, created_at=now, **wanted)
             session.add(author)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g
+import hashlib
+from pathlib import Path
+
+from flask import Flask, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -18,6 +21,9 @@ from aggregator.db import make_engine, session_factory
 from aggregator.resources import resource_dir
 from aggregator.web import dates
 
+CACHEABLE_TYPES = frozenset({
+    "text/html", "application/atom+xml", "application/rss+xml", "application/feed+json", "text/x-opml",
+})  # fmt: skip
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -41,12 +47,17 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
         static_folder=str(resource_dir("static")),
         static_url_path="/static",
     )
-    app.config.update(SEND_FILE_MAX_AGE_DEFAULT=3600, **settings)
+    # Static files are named with a hash of their content (?v=...), so they
+    # can be cached for a year: a new stylesheet is a new URL.
+    app.config.update(SEND_FILE_MAX_AGE_DEFAULT=365 * 86400, **settings)
+    static_version = _content_version(resource_dir("static"))
     engine = engine or make_engine(database_url)
     app.extensions["aggregator.engine"] = engine
     app.extensions["aggregator.sessions"] = session_factory(engine)
 
-    app.jinja_env.filters.update(ago=dates.ago, exact_time=dates.exact, iso_time=dates.iso)
+    app.jinja_env.filters.update(
+        ago=dates.ago, exact_time=dates.exact, iso_time=dates.iso, day_label=dates.day_label, day_key=dates.day_key
+    )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
@@ -64,10 +75,37 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    @app.after_request
+    def conditional_get(response):
+        # Pages and feeds answer If-None-Match (and feeds If-Modified-Since)
+        # with 304: a reader's browser or feed reader asking again costs no
+        # bytes. Pages depend on the reading-settings cookies, hence Vary.
+        if (
+            request.method in ("GET", "HEAD")
+            and response.status_code == 200
+            and not response.direct_passthrough
+            and response.mimetype in CACHEABLE_TYPES
+        ):
+            response.add_etag()
+            response.headers["Cache-Control"] = "no-cache"
+            response.vary.add("Cookie")
+            response.make_conditional(request)
+        return response
+
+    app.jinja_env.globals["static_version"] = static_version
+
     from aggregator.web import pages
 
     pages.register(app)
     return app
+
+
+def _content_version(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def db_session() -> Session:

@@ -51,3 +51,20 @@ def iso(moment: datetime | None) -> str:
 
 def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def day_label(moment: datetime, now: datetime | None = None) -> str:
+    """How a list names a day: "Today", "Yesterday", "Tuesday 24 November"."""
+    now = now or datetime.now(UTC)
+    day = moment.astimezone(UTC).date()
+    days = (now.astimezone(UTC).date() - day).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    text = f"{moment.astimezone(UTC):%A} {long_date(moment, with_year=day.year != now.year)}"
+    return text
+
+
+def day_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()

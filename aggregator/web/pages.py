@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, date, datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,16 +12,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import reading, search, store
+from aggregator.opml import export_opml
 from aggregator.config import SiteConfig
 from aggregator.models import Feed
 from aggregator.tagging import tag_slug
-from aggregator.web import db_session, notes, status
+from aggregator.web import db_session, notes, preferences, status, syndication
 from aggregator.web.dates import iso
-from aggregator.web.syndication import atom_feed
 
 log = logging.getLogger("aggregator.web")
 blueprint = Blueprint("pages", __name__)
 FEED_SIZE = 50
+FILTER_CHOICES = 40  # the most used topics, offered in the filter form
 MAX_FILTER_TAGS = 5
 
 
@@ -48,7 +50,7 @@ def _author_or_404(slug: str) -> reading.AuthorView:
 
 @blueprint.app_context_processor
 def template_globals() -> dict[str, Any]:
-    return {"site": _site_or_default()}
+    return {"site": _site_or_default(), "reading_classes": preferences.html_classes()}
 
 
 def _site_or_default() -> SiteConfig:
@@ -122,13 +124,24 @@ def _filtered_list(author_id: int | None = None) -> dict[str, Any]:
 def index() -> str:
     listed = _filtered_list()
     session = db_session()
+    all_tags = reading.tag_counts(session)
     return render_template(
         "index.html",
-        top_tags=reading.tag_counts(session)[:12] if not listed["tags"] and not listed["exclude"] else [],
+        top_tags=all_tags[:12] if not listed["tags"] and not listed["exclude"] else [],
+        filter_tags=sorted(all_tags[:FILTER_CHOICES], key=lambda pair: pair[0].name.casefold()),
+        days=_by_day(listed["page"].entries),
         counts=reading.site_counts(session),
         paged=request.args.get("before") is not None,
         **listed,
     )
+
+
+def _by_day(entries: list[reading.EntryView]) -> list[tuple[date, list[reading.EntryView]]]:
+    """Entries in runs of one (UTC) day, newest first, as the list shows them."""
+    days: dict[date, list[reading.EntryView]] = {}
+    for entry in entries:
+        days.setdefault(entry.sort_time.astimezone(UTC).date(), []).append(entry)
+    return list(days.items())
 
 
 @blueprint.get("/search")
@@ -191,7 +204,10 @@ def entry(entry_id: int) -> str:
     if entry_view is None:
         abort(404, description="There is no such post here; it may have been removed by its author.")
     entry_notes = notes.notes_for(entry_view)
-    return render_template("entry.html", entry=entry_view, notes=entry_notes, panels=notes.support_panels(entry_notes))
+    older, newer = reading.adjacent_entries(db_session(), entry_view)
+    return render_template(
+        "entry.html", entry=entry_view, notes=entry_notes, panels=notes.support_panels(entry_notes), older=older, newer=newer
+    )
 
 
 @blueprint.route("/settings", methods=["GET", "POST"])
@@ -199,12 +215,15 @@ def settings() -> str | Response:
     """Reading settings, kept in a cookie: no account, no JavaScript."""
     configured = notes.configured_notes()
     if request.method == "POST":
-        chosen = [slug for slug in request.form.getlist("hide") if slug in configured]
         response = redirect(url_for("pages.settings", saved=1), 303)
-        if chosen:
-            response.set_cookie(notes.HIDE_COOKIE, notes.cookie_value(chosen), max_age=365 * 86400, samesite="Lax", httponly=True)
-        else:
-            response.delete_cookie(notes.HIDE_COOKIE, samesite="Lax", httponly=True)
+        for name, value in (
+            (notes.HIDE_COOKIE, notes.cookie_value([slug for slug in request.form.getlist("hide") if slug in configured])),
+            (preferences.COOKIE, preferences.from_form(request.form)),
+        ):
+            if value:
+                response.set_cookie(name, value, max_age=365 * 86400, samesite="Lax", httponly=True)
+            else:
+                response.delete_cookie(name, samesite="Lax", httponly=True)
         return response
     topics = reading.get_tags(db_session(), list(configured))
     known = {tag.slug for tag in topics}
@@ -213,64 +232,91 @@ def settings() -> str | Response:
         "settings.html",
         topics=[(topic, configured[topic.slug]["note"]) for topic in topics],
         hidden=set(notes.hidden_topics()),
+        choices=preferences.CHOICES,
+        chosen=preferences.current(),
         saved=request.args.get("saved") == "1",
     )
 
 
-@blueprint.get("/feed.atom")
-def feed_atom() -> Response:
+@blueprint.get("/feed.<any(atom, rss, json):kind>")
+def feed_all(kind: str) -> Response:
+    """Everything, or any filtered list: /feed.rss?tag=grief&not=suicide."""
     tags, exclude = _filters()
     current = site()
     page = reading.list_entries(db_session(), tags=tags, exclude=exclude, limit=FEED_SIZE, with_content=True)
-    title = current.title + (" — " + ", ".join(tags) if tags else "")
-    return _atom_response(
-        title=title,
+    names = [tag.name for tag in reading.get_tags(db_session(), tags)]
+    return _feed_response(
+        kind,
+        title=current.title + (" — " + ", ".join(names) if names else ""),
         subtitle=current.description,
-        path=list_url("pages.feed_atom", tags=tags, exclude=exclude),
-        alternate=list_url("pages.index", tags=tags, exclude=exclude),
+        path=list_url("pages.feed_all", kind=kind, tags=tags, exclude=exclude),
+        home=list_url("pages.index", tags=tags, exclude=exclude),
         entries=page.entries,
     )
 
 
-@blueprint.get("/tag/<slug>/feed.atom")
-def tag_feed_atom(slug: str) -> Response:
+@blueprint.get("/tag/<slug>/feed.<any(atom, rss, json):kind>")
+def feed_tag(slug: str, kind: str) -> Response:
     tag_view = _tag_or_404(slug)
     page = reading.list_entries(db_session(), tags=[slug], limit=FEED_SIZE, with_content=True)
-    return _atom_response(
+    return _feed_response(
+        kind,
         title=f"{site().title} — {tag_view.name}",
-        subtitle=f"Posts tagged {tag_view.name}",
-        path=url_for("pages.tag_feed_atom", slug=slug),
-        alternate=url_for("pages.tag", slug=slug),
+        subtitle=f"Posts about {tag_view.name}",
+        path=url_for("pages.feed_tag", slug=slug, kind=kind),
+        home=url_for("pages.tag", slug=slug),
         entries=page.entries,
     )
 
 
-@blueprint.get("/author/<slug>/feed.atom")
-def author_feed_atom(slug: str) -> Response:
+@blueprint.get("/author/<slug>/feed.<any(atom, rss, json):kind>")
+def feed_author(slug: str, kind: str) -> Response:
     author_view = _author_or_404(slug)
     page = reading.list_entries(db_session(), author_id=author_view.id, limit=FEED_SIZE, with_content=True)
-    return _atom_response(
+    return _feed_response(
+        kind,
         title=f"{author_view.name} — {site().title}",
         subtitle=author_view.bio or None,
-        path=url_for("pages.author_feed_atom", slug=slug),
-        alternate=url_for("pages.author", slug=slug),
+        path=url_for("pages.feed_author", slug=slug, kind=kind),
+        home=url_for("pages.author", slug=slug),
         entries=page.entries,
     )
 
 
-def _atom_response(*, title: str, subtitle: str | None, path: str, alternate: str, entries: list) -> Response:
+@blueprint.get("/opml.xml")
+def opml() -> Response:
+    """The subscription list: every listed writer and their feeds, as OPML 2.0."""
+    session = db_session()
+    current = site()
+    writers = []
+    for author_view, _, _ in reading.list_authors(session):
+        feeds = reading.author_feeds(session, author_view.id)
+        writers.append(
+            (
+                author_view.slug,
+                author_view.name,
+                author_view.homepage,
+                [(feed.moved_to or feed.location, feed.title, feed.site_url or author_view.homepage) for feed in feeds],
+            )
+        )
+    body = export_opml(title=f"{current.title}: the writers", owner_url=current.base_url, date=datetime.now(UTC), authors=writers)
+    return Response(body, mimetype="text/x-opml")
+
+
+def _feed_response(kind: str, *, title: str, subtitle: str | None, path: str, home: str, entries: list) -> Response:
     base_url = site().base_url
-    body = atom_feed(
+    document = syndication.OutputFeed(
         title=title,
         subtitle=subtitle,
-        feed_id=base_url + path,
-        self_url=base_url + path,
-        alternate_url=base_url + alternate,
+        feed_url=base_url + path,
+        home_url=base_url + home,
         base_url=base_url,
         entries=entries,
         notes={entry.id: [note.text for note in notes.notes_for(entry)] for entry in entries},
     )
-    return Response(body, mimetype="application/atom+xml")
+    response = Response(syndication.render(kind, document), mimetype=syndication.MEDIA_TYPES[kind])
+    response.last_modified = document.updated
+    return response
 
 
 @blueprint.get("/healthz")
@@ -282,7 +328,9 @@ def healthz() -> tuple[Response, int]:
     except SQLAlchemyError as exc:
         log.error("healthz: database unavailable: %s", exc)
         return jsonify(status="error", database="unavailable"), 503
-    return jsonify(status="ok", database="ok", last_poll=iso(last_check) or None, **counts), 200
+    response = jsonify(status="ok", database="ok", last_poll=iso(last_check) or None, **counts)
+    response.headers["Cache-Control"] = "no-store"
+    return response, 200
 
 
 def register(app: Flask) -> None:

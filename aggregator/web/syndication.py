@@ -1,13 +1,18 @@
-"""Re-publish what the site gathered as an Atom feed.
+"""Re-publish what the site gathered: Atom 1.0, RSS 2.0 and JSON Feed 1.1.
 
-Built with ElementTree, which escapes every text and attribute; the entry
-content is the cleaned HTML, carried as escaped text (type="html").
+One description of a feed (`OutputFeed`), three renderers. XML is built with
+ElementTree, which escapes every text and attribute; JSON with json.dumps.
+Every entry keeps its original author and link; its content is the cleaned
+HTML, with its content notes in front.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from html import escape
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -17,67 +22,155 @@ from aggregator.reading import EntryView
 from aggregator.web.dates import iso
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
-ElementTree.register_namespace("", ATOM_NS)
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+ElementTree.register_namespace("atom", ATOM_NS)
+ElementTree.register_namespace("content", CONTENT_NS)
+ElementTree.register_namespace("dc", DC_NS)
+GENERATOR = "Therapy Writers Aggregator"
+MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _el(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
-    element = ElementTree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attributes)
-    if text is not None:
-        element.text = text
-    return element
+@dataclass(frozen=True)
+class OutputFeed:
+    title: str
+    subtitle: str | None
+    feed_url: str  # this document's own address
+    home_url: str  # the page it mirrors
+    base_url: str  # the site's, for entry pages and tag schemes
+    entries: Sequence[EntryView]
+    notes: Mapping[int, Sequence[str]] = field(default_factory=dict)  # entry id -> content notes
+
+    @property
+    def updated(self) -> datetime:
+        return max((e.updated_at or e.sort_time for e in self.entries), default=_EPOCH)
+
+    def entry_id(self, entry: EntryView) -> str:
+        """The original id when it is a URI (so readers see one post once), else ours."""
+        if entry.guid and urlsplit(entry.guid).scheme and ":" in entry.guid and " " not in entry.guid:
+            return entry.guid
+        return self.entry_page(entry)
+
+    def entry_page(self, entry: EntryView) -> str:
+        return f"{self.base_url}/entry/{entry.id}"
+
+    def note(self, entry: EntryView) -> str:
+        texts = self.notes.get(entry.id)
+        return "Content note: " + "; ".join(texts) if texts else ""
+
+    def summary(self, entry: EntryView) -> str:
+        note = self.note(entry)
+        return " ".join(filter(None, [note and note + ".", entry.summary_text]))
+
+    def content(self, entry: EntryView) -> str:
+        note = self.note(entry)
+        prefix = f"<p><strong>{escape(note)}</strong></p>" if note else ""
+        return prefix + entry.content_html
 
 
-def entry_atom_id(entry: EntryView, base_url: str) -> str:
-    """The original id when it is a URI (so readers see one post once), else ours."""
-    if entry.guid and urlsplit(entry.guid).scheme and ":" in entry.guid and " " not in entry.guid:
-        return entry.guid
-    return f"{base_url}/entry/{entry.id}"
+def render(kind: str, feed: OutputFeed) -> bytes:
+    return {"atom": atom, "rss": rss, "json": json_feed}[kind](feed)
 
 
-def atom_feed(
-    *,
-    title: str,
-    subtitle: str | None,
-    feed_id: str,
-    self_url: str,
-    alternate_url: str,
-    base_url: str,
-    entries: Sequence[EntryView],
-    notes: Mapping[int, Sequence[str]] | None = None,
-) -> bytes:
-    """The feed document; `notes` gives each entry's content notes, put in
-    front of its summary and content so that feed readers show them first."""
-    notes = notes or {}
-    feed = ElementTree.Element(f"{{{ATOM_NS}}}feed")
-    _el(feed, "id", feed_id)
-    _el(feed, "title", title)
-    if subtitle:
-        _el(feed, "subtitle", subtitle)
-    newest = max((e.updated_at or e.sort_time for e in entries), default=datetime(2000, 1, 1, tzinfo=UTC))
-    _el(feed, "updated", iso(newest))
-    _el(feed, "link", rel="self", type="application/atom+xml", href=self_url)
-    _el(feed, "link", rel="alternate", type="text/html", href=alternate_url)
-    _el(feed, "generator", "Therapy Writers Aggregator", version=__version__)
-    for entry in entries:
-        item = _el(feed, "entry")
-        _el(item, "id", entry_atom_id(entry, base_url))
-        _el(item, "title", entry.title)
-        _el(item, "published", iso(entry.published_at or entry.sort_time))
-        _el(item, "updated", iso(entry.updated_at or entry.published_at or entry.sort_time))
-        author = _el(item, "author")
-        _el(author, "name", entry.author_name or entry.author.name)
+def atom(feed: OutputFeed) -> bytes:
+    def el(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attributes)
+        if text is not None:
+            element.text = text
+        return element
+
+    root = ElementTree.Element(f"{{{ATOM_NS}}}feed")
+    el(root, "id", feed.feed_url)
+    el(root, "title", feed.title)
+    if feed.subtitle:
+        el(root, "subtitle", feed.subtitle)
+    el(root, "updated", iso(feed.updated))
+    el(root, "link", rel="self", type=MEDIA_TYPES["atom"], href=feed.feed_url)
+    el(root, "link", rel="alternate", type="text/html", href=feed.home_url)
+    el(root, "generator", GENERATOR, version=__version__)
+    for entry in feed.entries:
+        item = el(root, "entry")
+        el(item, "id", feed.entry_id(entry))
+        el(item, "title", entry.title)
+        el(item, "published", iso(entry.published_at or entry.sort_time))
+        el(item, "updated", iso(entry.updated_at or entry.published_at or entry.sort_time))
+        author = el(item, "author")
+        el(author, "name", entry.author_name or entry.author.name)
         if entry.author.homepage:
-            _el(author, "uri", entry.author.homepage)
+            el(author, "uri", entry.author.homepage)
         if entry.url:
-            _el(item, "link", rel="alternate", type="text/html", href=entry.url)
-        _el(item, "link", rel="related", type="text/html", href=f"{base_url}/entry/{entry.id}")
+            el(item, "link", rel="alternate", type="text/html", href=entry.url)
+        el(item, "link", rel="related", type="text/html", href=feed.entry_page(entry))
         for tag in entry.tags:
-            _el(item, "category", term=tag.slug, label=tag.name, scheme=f"{base_url}/tag/")
-        note = "Content note: " + "; ".join(notes[entry.id]) if notes.get(entry.id) else ""
-        summary = " ".join(filter(None, [note and note + ".", entry.summary_text]))
-        if summary:
-            _el(item, "summary", summary, type="text")
+            el(item, "category", term=tag.slug, label=tag.name, scheme=f"{feed.base_url}/tag/")
+        if feed.summary(entry):
+            el(item, "summary", feed.summary(entry), type="text")
         if entry.content_html:
-            prefix = f"<p><strong>{escape(note)}</strong></p>" if note else ""
-            _el(item, "content", prefix + entry.content_html, type="html")
-    return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+            el(item, "content", feed.content(entry), type="html")
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def rss(feed: OutputFeed) -> bytes:
+    root = ElementTree.Element("rss", {"version": "2.0"})
+    channel = ElementTree.SubElement(root, "channel")
+
+    def el(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, tag, attributes)
+        if text is not None:
+            element.text = text
+        return element
+
+    el(channel, "title", feed.title)
+    el(channel, "link", feed.home_url)
+    el(channel, "description", feed.subtitle or feed.title)
+    el(channel, f"{{{ATOM_NS}}}link", rel="self", type=MEDIA_TYPES["rss"], href=feed.feed_url)
+    el(channel, "lastBuildDate", format_datetime(feed.updated.astimezone(UTC), usegmt=True))
+    el(channel, "generator", f"{GENERATOR} {__version__}")
+    for entry in feed.entries:
+        item = el(channel, "item")
+        el(item, "title", entry.title)
+        el(item, "link", entry.url or feed.entry_page(entry))
+        guid = feed.entry_id(entry)
+        el(item, "guid", guid, isPermaLink="true" if guid.startswith(("http://", "https://")) else "false")
+        el(item, "pubDate", format_datetime((entry.published_at or entry.sort_time).astimezone(UTC), usegmt=True))
+        # RSS's own <author> wants an e-mail address; Dublin Core takes a name.
+        el(item, f"{{{DC_NS}}}creator", entry.author_name or entry.author.name)
+        for tag in entry.tags:
+            el(item, "category", tag.name, domain=f"{feed.base_url}/tag/")
+        el(item, "description", feed.summary(entry))
+        if entry.content_html:
+            el(item, f"{{{CONTENT_NS}}}encoded", feed.content(entry))
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def json_feed(feed: OutputFeed) -> bytes:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": feed.title,
+        "home_page_url": feed.home_url,
+        "feed_url": feed.feed_url,
+        "items": [
+            {
+                "id": feed.entry_id(entry),
+                "url": entry.url or feed.entry_page(entry),
+                "external_url": feed.entry_page(entry) if entry.url else None,
+                "title": entry.title,
+                "content_html": feed.content(entry),
+                "summary": feed.summary(entry) or None,
+                "date_published": iso(entry.published_at or entry.sort_time),
+                "date_modified": iso(entry.updated_at) if entry.updated_at else None,
+                "authors": [
+                    {key: value for key, value in (("name", entry.author_name or entry.author.name), ("url", entry.author.homepage)) if value}
+                ],
+                "tags": [tag.name for tag in entry.tags],
+            }
+            for entry in feed.entries
+        ],
+    }
+    if feed.subtitle:
+        document["description"] = feed.subtitle
+    for item in document["items"]:
+        for key in [key for key, value in item.items() if value is None]:
+            del item[key]
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()
