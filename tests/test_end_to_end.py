@@ -7,6 +7,7 @@ and `aggregator worker` on the real Redis; on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from datetime import UTC, datetime
 
 import feedparser
@@ -190,3 +191,28 @@ def test_status_command_prints_the_health_table(database_url, site_config, run_a
     assert lines[1].startswith(f"samuel: {feed_server.url(FEEDS[1])}")  # the sick feed first
     assert "404" in lines[1] and "not found; check the feed's address in feeds.yaml" in lines[1]
     assert lines[-1] == "3 feeds, 1 sick."
+
+
+def test_import_opml_prints_then_writes_feeds_yaml_entries(site_config, run_aggregator):
+    opml = Path(__file__).parent / "fixtures" / "opml" / "netnewswire.opml"
+    before = site_config.read_text(encoding="utf-8")
+    printed = run_aggregator("import-opml", str(opml))
+    assert printed.stdout.startswith("# Paste under 'authors:' in feeds.yaml")
+    assert "      - url: https://alund.example/feed.xml" in printed.stdout
+    assert site_config.read_text(encoding="utf-8") == before
+    written = run_aggregator("import-opml", str(opml), "--write")
+    assert written.stdout.strip() == "Added 4 writers to feeds.yaml; run `aggregator sync` to apply."
+    after = site_config.read_text(encoding="utf-8")
+    assert after.startswith(before.rstrip("\n"))
+    assert run_aggregator("check").stdout.strip() == "feeds.yaml: OK: 6 authors, 7 feeds, 1 tag alias"
+    again = run_aggregator("import-opml", str(opml), "--write")
+    assert again.stdout.strip() == "Nothing new to import."
+    assert "already in feeds.yaml" in again.stderr
+
+
+def test_import_opml_refuses_a_broken_file(site_config, run_aggregator, tmp_path):
+    broken = tmp_path / "broken.opml"
+    broken.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><opml version="2.0"><body/></opml>')
+    result = run_aggregator("import-opml", str(broken), check=False)
+    assert result.returncode == 1
+    assert "OPML with a DOCTYPE is refused" in result.stderr

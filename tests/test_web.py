@@ -288,3 +288,51 @@ def test_pages_use_a_fixed_number_of_queries(site):
             assert cost(many) <= 10, many
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_front_page_is_grouped_by_day(client):
+    html = client.get("/").get_data(as_text=True)
+    days = re.findall(r'<h2 class="day__heading" id="day-([0-9-]+)"><time datetime="\1">([^<]+)</time></h2>', html)
+    assert days and days[0][1] == "Today"  # the post dated in the future shows as first seen: today
+    assert [d for d, _ in days] == sorted({d for d, _ in days}, reverse=True)
+    assert any(label.startswith(("Thursday 26 November", "Yesterday")) for _, label in days)
+    assert '<h3 class="card__title">' in html
+
+
+def test_filter_form_works_without_javascript(client):
+    html = client.get("/?tag=grief").get_data(as_text=True)
+    form = html[html.index('<form class="filter-form"'):html.index("</form>", html.index('<form class="filter-form"'))]
+    assert 'method="get"' in form and '<input type="hidden" name="tag" value="grief">' in form
+    assert '<label for="filter-tag">Narrow to a topic</label>' in form and '<option value="hope">' in form
+    assert '<option value="grief">' not in form  # already chosen
+    # What a browser sends when the form is submitted with "hope" chosen and no topic left out.
+    both = client.get("/?tag=grief&tag=hope&not=").get_data(as_text=True)
+    assert titles(both) and all(t.startswith("Letter") for t in titles(both))
+
+
+def test_entry_page_links_the_same_writers_neighbours(client):
+    html = client.get("/author/maren").get_data(as_text=True)
+    ids = re.findall(r'class="card__title"><a href="/entry/(\d+)">', html)
+    assert len(ids) == 5
+    middle = client.get(f"/entry/{ids[2]}").get_data(as_text=True)
+    assert f'rel="next" href="/entry/{ids[1]}"' in middle and f'rel="prev" href="/entry/{ids[3]}"' in middle
+    newest = client.get(f"/entry/{ids[0]}").get_data(as_text=True)
+    assert 'rel="next"' not in newest and f'rel="prev" href="/entry/{ids[1]}"' in newest
+
+
+def test_reading_settings_apply_to_every_page(client):
+    form = client.get("/settings").get_data(as_text=True)
+    for name in ("size", "spacing", "face"):
+        assert f'name="{name}"' in form
+    assert 'id="face-legible"' in form
+    response = client.post("/settings", data={"size": "large", "spacing": "loose", "face": "legible", "hide": []})
+    assert response.status_code == 303 and any(c.startswith("reading=size=large") for c in response.headers.getlist("Set-Cookie"))
+    for path in ("/", "/authors", "/tags", "/status"):
+        assert '<html lang="en" class="size-large spacing-loose face-legible">' in client.get(path).get_data(as_text=True)
+    client.post("/settings", data={"size": "enormous", "face": "comic-sans"})
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+
+
+def test_writers_show_initials_or_their_avatar(client):
+    html = client.get("/authors").get_data(as_text=True)
+    assert '<span class="avatar" aria-hidden="true">M</span>' in html
