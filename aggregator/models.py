@@ -83,6 +83,10 @@ class Feed(Base):
     # sha256 of the last body parsed: a server that ignores conditional
     # requests but sends the same bytes costs no parse.
     body_hash: Mapped[str | None] = mapped_column(String(64))
+    # Which cleaning rules the stored entries went through; when the rules
+    # change (a new release, the curator's boilerplate list), the next poll
+    # reads the feed in full, however unchanged, and cleans it again.
+    cleaned_with: Mapped[str | None] = mapped_column(String(64))
     # Where a permanent redirect (301, 308) sent us: polled instead of
     # `location` until feeds.yaml is updated.
     moved_to: Mapped[str | None] = mapped_column(Text)

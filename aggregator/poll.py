@@ -132,11 +132,17 @@ class Poller:
         return outcome
 
     def _poll(self, feed: store.FeedState) -> PollOutcome:
-        response = self.fetcher.fetch(FetchRequest(feed.fetch_location, feed.etag, feed.last_modified))
+        rules = cleaning_version(feed.boilerplate)
+        if rules == feed.cleaned_with:
+            request = FetchRequest(feed.fetch_location, feed.etag, feed.last_modified)
+        else:
+            # New cleaning rules: read the feed in full and clean its entries again.
+            request = FetchRequest(feed.fetch_location)
+        response = self.fetcher.fetch(request)
         now = self.clock()
         moved_to = _moved_to(feed, response.permanent_redirect)
         body_hash = hashlib.sha256(response.body).hexdigest() if response.body is not None else None
-        if response.not_modified or body_hash == feed.body_hash:
+        if response.not_modified or (body_hash == feed.body_hash and rules == feed.cleaned_with):
             # A 304, or the same bytes from a server that ignores conditional
             # requests: nothing to parse, clean or store.
             with transaction(self.sessions) as session:
@@ -156,7 +162,7 @@ class Poller:
             store.record_success(
                 session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, hint),
                 status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
-                body_hash=body_hash, title=clean_text(parsed.title) if parsed.title else None,
+                body_hash=body_hash, cleaned_with=rules, title=clean_text(parsed.title) if parsed.title else None,
                 site_url=_http_url(parsed.site_url),
             )
         return PollOutcome(
@@ -181,12 +187,13 @@ class Poller:
     def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> list[store.PreparedEntry]:
         """Clean and tag the entries that are new or changed since last stored."""
         rules = curator_rules(feed.boilerplate)
+        version = cleaning_version(feed.boilerplate)
         fingerprints = {}
         for entry in parsed.entries:
             categories = [clean_text(category) for category in entry.categories]
             tags = entry_tags(categories, feed.tags, self.aliases)
             notes = declared_notes(categories, self.aliases)
-            content_hash = _content_hash(entry, [t.slug for t in tags], feed.boilerplate)
+            content_hash = _content_hash(entry, [t.slug for t in tags], version)
             fingerprints[store.key_hash(entry.key)] = (entry, tags, notes, content_hash)
         with self.sessions() as session:
             stored = store.stored_hashes(session, feed.id, fingerprints)
@@ -271,12 +278,18 @@ def poll_feeds(
             return list(pool.map(run, feed_ids))
 
 
-def _content_hash(entry: ParsedEntry, tag_slugs: list[str], feed_rules: tuple[str, ...]) -> str:
+def cleaning_version(feed_rules: tuple[str, ...]) -> str:
+    """The cleaning rules a feed's entries go through: ours, the library's, the curator's."""
+    material = json.dumps([RULES_VERSION, library().fingerprint, list(feed_rules)], ensure_ascii=False)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _content_hash(entry: ParsedEntry, tag_slugs: list[str], rules_version: str) -> str:
     # Everything that shapes the stored entry: the entry as parsed, its tags,
-    # and the cleaning rules (ours, the built-in library's, the curator's).
+    # and the cleaning rules.
     material = json.dumps(
         [
-            RULES_VERSION, library().fingerprint, list(feed_rules),
+            rules_version,
             entry.guid, entry.url, entry.title, entry.title_is_html, entry.content, entry.content_is_html,
             entry.base_url, entry.author, entry.published and entry.published.isoformat(),
             entry.updated and entry.updated.isoformat(), tag_slugs,

@@ -47,6 +47,7 @@ class FeedState:
     etag: str | None
     last_modified: str | None
     body_hash: str | None
+    cleaned_with: str | None
     moved_to: str | None
     gone: bool
     retry_after: datetime | None
@@ -112,6 +113,7 @@ def load_feed(session: Session, feed_id: int) -> FeedState | None:
         etag=feed.etag,
         last_modified=feed.last_modified,
         body_hash=feed.body_hash,
+        cleaned_with=feed.cleaned_with,
         moved_to=feed.moved_to,
         gone=feed.gone_at is not None,
         retry_after=feed.retry_after,
@@ -218,6 +220,7 @@ def record_success(
     last_modified: str | None,
     moved_to: str | None,
     body_hash: str | None = None,
+    cleaned_with: str | None = None,
     title: str | None = None,
     site_url: str | None = None,
 ) -> None:
@@ -236,6 +239,8 @@ def record_success(
     }
     if body_hash is not None:
         values["body_hash"] = body_hash
+    if cleaned_with is not None:
+        values["cleaned_with"] = cleaned_with
     if title is not None:
         values["title"] = title
     if site_url is not None:

@@ -277,3 +277,16 @@ def test_a_retired_feed_is_not_polled(sessions, tmp_path, feed_server):
     assert feed_server.hits("counsellor-atom10.xml") == []
     with sessions() as session:
         assert session.get(Feed, feed).retired_at is not None
+
+
+def test_new_cleaning_rules_clean_unchanged_feeds_again(sessions, tmp_path, feed_server, monkeypatch):
+    from aggregator import poll as poll_module
+
+    [feed] = setup_feeds(sessions, tmp_path, feed_server, "counsellor-atom10.xml")
+    poll(sessions, feed)
+    assert poll(sessions, feed).result == "not-modified"
+    monkeypatch.setattr(poll_module, "RULES_VERSION", poll_module.RULES_VERSION + 1)
+    again = poll(sessions, feed)
+    assert (again.result, again.updated) == ("ok", 4)
+    assert "if-none-match" not in feed_server.hits("counsellor-atom10.xml")[-1].headers
+    assert poll(sessions, feed).result == "not-modified"
