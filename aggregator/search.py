@@ -8,14 +8,15 @@ matches, and are escaped before the markers become <mark>.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
-from sqlalchemy import Float, Integer, String, bindparam, func, literal_column, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, literal_column, select, text
+from sqlalchemy.orm import Session, defer
 
 from aggregator.models import Author, Entry
 from aggregator.reading import EntryView, entry_view, has_tag, tags_of, visible
@@ -61,19 +62,39 @@ def _narrowed(statement, tags: Sequence[str], exclude: Sequence[str]):
 def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> list:
     # Every word must occur; each is a quoted string, so no word is syntax.
     match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
-    fts = text(
-        "SELECT rowid AS entry_id, bm25(entries_fts, 4.0, 1.0) AS rank, "
-        f"snippet(entries_fts, 1, '{_START}', '{_STOP}', ' … ', 28) AS snippet "
-        "FROM entries_fts WHERE entries_fts MATCH :match"
-    ).columns(entry_id=Integer, rank=Float, snippet=String).subquery("fts")
-    statement = (
-        visible(select(Entry, Author, fts.c.snippet).join(Author, Entry.author_id == Author.id))
-        .join(fts, fts.c.entry_id == Entry.id)
-        .order_by(fts.c.rank, Entry.sort_time.desc())
-        .limit(limit)
-        .params(match=match)
+    # Rank inside the full-text index, which is small, and read the wide entry
+    # rows only for the best few; when filters drop some, widen and try again.
+    window = limit * 2
+    while True:
+        best = session.execute(
+            text(
+                "SELECT rowid FROM entries_fts WHERE entries_fts MATCH :match "
+                "ORDER BY bm25(entries_fts, 4.0, 1.0), rowid DESC LIMIT :window"
+            ),
+            {"match": match, "window": window},
+        ).scalars().all()
+        order = {entry_id: position for position, entry_id in enumerate(best)}
+        statement = (
+            visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
+            .where(Entry.id.in_(best))
+            .options(defer(Entry.content_html), defer(Entry.content_text))
+        )
+        rows = sorted(session.execute(_narrowed(statement, tags, exclude)).all(), key=lambda row: order[row[0].id])
+        if len(rows) >= limit or len(best) < window:
+            break
+        window *= 4
+    rows = rows[:limit]
+    # Snippets cost more than ranking: made only for the rows shown.
+    snippets = dict(
+        session.execute(
+            text(
+                f"SELECT rowid, snippet(entries_fts, 1, '{_START}', '{_STOP}', ' … ', 28) FROM entries_fts "
+                "WHERE entries_fts MATCH :match AND rowid IN (SELECT value FROM json_each(:ids))"
+            ),
+            {"match": match, "ids": json.dumps([entry.id for entry, _ in rows])},
+        ).all()
     )
-    return session.execute(_narrowed(statement, tags, exclude)).all()
+    return [(entry, author, snippets.get(entry.id)) for entry, author in rows]
 
 
 def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from aggregator.models import Author, Entry, Feed, Setting
 from aggregator.poll import Poller
-from aggregator.reading import get_author, get_entry, list_entries
+from aggregator.reading import get_author, get_entry, list_entries, tag_counts
 from tests.helpers import count_entries, feed_id, feeds_yaml, write_and_sync
 
 
@@ -60,6 +60,7 @@ def test_removed_feed_is_retired_and_its_entries_leave_the_pages(sessions, tmp_p
     with sessions() as session:
         shown = list_entries(session).entries
         assert len(shown) == 2
+        assert dict((tag.slug, n) for tag, n in tag_counts(session)) == {"grief": 1, "seasons": 1}
         retired_entry = session.scalar(
             select(Entry.id).join(Feed, Feed.id == Entry.feed_id).where(Feed.source == feed_server.url("counsellor-atom10.xml"))
         )

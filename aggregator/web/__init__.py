@@ -20,6 +20,7 @@ from aggregator.clean import EMBED_HOSTS
 from aggregator.db import make_engine, session_factory
 from aggregator.resources import resource_dir
 from aggregator.web import dates
+from aggregator.web.summaries import DEFAULT_TTL, Summaries
 
 CACHEABLE_TYPES = frozenset({
     "text/html", "application/atom+xml", "application/rss+xml", "application/feed+json", "text/x-opml",
@@ -54,6 +55,7 @@ def create_app(database_url: str | None = None, *, engine: Engine | None = None,
     engine = engine or make_engine(database_url)
     app.extensions["aggregator.engine"] = engine
     app.extensions["aggregator.sessions"] = session_factory(engine)
+    app.extensions["aggregator.summaries"] = Summaries(app.config.get("SUMMARY_TTL", DEFAULT_TTL))
 
     app.jinja_env.filters.update(
         ago=dates.ago, exact_time=dates.exact, iso_time=dates.iso, day_label=dates.day_label, day_key=dates.day_key

@@ -17,6 +17,7 @@ from aggregator.config import SiteConfig
 from aggregator.models import Feed
 from aggregator.tagging import tag_slug
 from aggregator.web import db_session, notes, preferences, status, syndication
+from aggregator.web.summaries import summary
 from aggregator.web.dates import iso
 
 log = logging.getLogger("aggregator.web")
@@ -124,13 +125,13 @@ def _filtered_list(author_id: int | None = None) -> dict[str, Any]:
 def index() -> str:
     listed = _filtered_list()
     session = db_session()
-    all_tags = reading.tag_counts(session)
+    all_tags = summary("tag-counts", lambda: reading.tag_counts(session))
     return render_template(
         "index.html",
         top_tags=all_tags[:12] if not listed["tags"] and not listed["exclude"] else [],
         filter_tags=sorted(all_tags[:FILTER_CHOICES], key=lambda pair: pair[0].name.casefold()),
         days=_by_day(listed["page"].entries),
-        counts=reading.site_counts(session),
+        counts=summary("site-counts", lambda: reading.site_counts(session)),
         paged=request.args.get("before") is not None,
         **listed,
     )
@@ -166,7 +167,8 @@ def search_page() -> str:
 
 @blueprint.get("/tags")
 def tags() -> str:
-    return render_template("tags.html", tag_counts=reading.tag_counts(db_session()))
+    session = db_session()
+    return render_template("tags.html", tag_counts=summary("tag-counts", lambda: reading.tag_counts(session)))
 
 
 @blueprint.get("/tag/<slug>")
@@ -192,7 +194,7 @@ def author(slug: str) -> str:
     return render_template(
         "author.html",
         author=author_view,
-        author_tags=reading.tag_counts(session, author_id=author_view.id)[:20],
+        author_tags=summary(("author-tags", author_view.id), lambda: reading.tag_counts(session, author_id=author_view.id))[:20],
         feeds=reading.author_feeds(session, author_view.id),
         **_filtered_list(author_view.id),
     )

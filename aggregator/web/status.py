@@ -9,6 +9,7 @@ from flask import Blueprint, render_template
 from aggregator import reading
 from aggregator.boilerplate import repeated_endings
 from aggregator.web import db_session
+from aggregator.web.summaries import summary
 
 blueprint = Blueprint("status", __name__)
 
@@ -17,11 +18,7 @@ blueprint = Blueprint("status", __name__)
 def status() -> str:
     session = db_session()
     feeds = reading.feed_health(session)
-    suggestions = {
-        slug: endings
-        for slug, texts in reading.recent_texts_by_author(session).items()
-        if (endings := repeated_endings(texts))
-    }
+    suggestions = summary("ending-suggestions", lambda: _suggestions(session))
     return render_template(
         "status.html",
         now=datetime.now(UTC),
@@ -29,3 +26,11 @@ def status() -> str:
         sick=sum(1 for health in feeds if health.sick),
         suggestions=suggestions,
     )
+
+
+def _suggestions(session) -> dict[str, list[tuple[str, int]]]:
+    return {
+        slug: endings
+        for slug, texts in reading.recent_texts_by_author(session).items()
+        if (endings := repeated_endings(texts))
+    }
