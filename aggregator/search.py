@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.orm import Session, defer
 
 from aggregator.models import Author, Entry
-from aggregator.reading import EntryView, entry_view, has_tag, tags_of, visible
+from aggregator.reading import EntryView, entry_view, narrowed, tags_of, visible
 
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
@@ -51,14 +51,6 @@ def search(
     ]
 
 
-def _narrowed(statement, tags: Sequence[str], exclude: Sequence[str]):
-    for slug in dict.fromkeys(tags):
-        statement = statement.where(has_tag(slug))
-    for slug in dict.fromkeys(exclude):
-        statement = statement.where(~has_tag(slug))
-    return statement
-
-
 def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> list:
     # Every word must occur; each is a quoted string, so no word is syntax.
     match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
@@ -79,7 +71,10 @@ def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> li
             .where(Entry.id.in_(best))
             .options(defer(Entry.content_html), defer(Entry.content_text))
         )
-        rows = sorted(session.execute(_narrowed(statement, tags, exclude)).all(), key=lambda row: order[row[0].id])
+        statement = narrowed(session, statement, tags, exclude)
+        if statement is None:
+            return []
+        rows = sorted(session.execute(statement).all(), key=lambda row: order[row[0].id])
         if len(rows) >= limit or len(best) < window:
             break
         window *= 4
@@ -102,11 +97,14 @@ def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
     vector = literal_column("entries.search_vector")
     ranked = (
         visible(
-            select(Entry.id, func.ts_rank_cd(vector, tsquery).label("rank"))
+            select(Entry.id, func.ts_rank(vector, tsquery).label("rank"))
             .where(vector.op("@@")(tsquery))
         )
     )
-    ranked = _narrowed(ranked, tags, exclude).order_by(literal_column("rank").desc(), Entry.sort_time.desc()).limit(limit).subquery()
+    ranked = narrowed(session, ranked, tags, exclude)
+    if ranked is None:
+        return []
+    ranked = ranked.order_by(literal_column("rank").desc(), Entry.sort_time.desc()).limit(limit).subquery()
     # Headlines are costly: made only for the few rows shown.
     headline = func.ts_headline(
         "english",

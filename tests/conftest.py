@@ -41,6 +41,15 @@ def _service_missing(name: str, reason: str) -> None:
     pytest.skip(f"{name} unavailable: {reason}")
 
 
+def require_chromium() -> None:
+    """Skip (or, under AGGREGATOR_REQUIRE_ALL=1, fail) without Debian's Chromium."""
+    from tests.browser import chromium_missing
+
+    reason = chromium_missing()
+    if reason:
+        _service_missing("Chromium", reason)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, reason in _missing_services.items():
         terminalreporter.write_line(

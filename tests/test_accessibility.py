@@ -15,8 +15,8 @@ import pytest
 from aggregator.poll import poll_feeds
 from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, served
-from tests.conftest import REQUIRE_ALL, _missing_services
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.conftest import require_chromium
 from tests.helpers import feeds_yaml, write_and_sync
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -33,12 +33,7 @@ support:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    reason = chromium_missing()
-    if reason:
-        if REQUIRE_ALL:
-            pytest.fail(f"the browser is required (AGGREGATOR_REQUIRE_ALL=1): {reason}", pytrace=False)
-        _missing_services["Chromium"] = reason
-        pytest.skip(reason)
+    require_chromium()
     import shutil
 
     from aggregator.db import make_engine, migrate, session_factory

@@ -29,8 +29,8 @@ from aggregator.db import make_engine, session_factory
 from aggregator.poll import poll_feeds
 from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing, served
-from tests.conftest import REQUIRE_ALL, _missing_services
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.conftest import require_chromium
 from tests.helpers import feeds_yaml, write_and_sync
 
 CORPUS = Path(__file__).parent / "fixtures" / "xss" / "payloads.txt"
@@ -178,12 +178,7 @@ async def probe_all(urls: dict[str, str]) -> dict[str, list[str]]:
 
 @pytest.fixture
 def browser_available():
-    reason = chromium_missing()
-    if reason:
-        if REQUIRE_ALL:
-            pytest.fail(f"the browser is required (AGGREGATOR_REQUIRE_ALL=1): {reason}", pytrace=False)
-        _missing_services["Chromium"] = reason
-        pytest.skip(reason)
+    require_chromium()
 
 
 def site_with_corpus(sqlite_url: str, tmp_path: Path, feed_server) -> tuple[list[Payload], object]:

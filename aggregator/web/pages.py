@@ -161,6 +161,7 @@ def search_page() -> str:
         tag_views=reading.get_tags(session, tags),
         exclude_views=reading.get_tags(session, exclude),
         hidden_views=reading.get_tags(session, hidden),
+        topics=sorted(summary("tag-counts", lambda: reading.tag_counts(session))[:FILTER_CHOICES], key=lambda p: p[0].name.casefold()),
         limit=search.MAX_RESULTS,
     )
 
