@@ -40,12 +40,14 @@ CONCURRENT_PAGES = 10
 ALLOWED_OFFSITE = ("https://www.youtube-nocookie.com/embed/", "https://player.vimeo.com/video/")
 
 # Runs in the page after load: hover, focus and click everything in the post,
-# but follow no ordinary link (those are the reader's to click).
+# but follow no ordinary link (those are the reader's to click) and submit
+# none of the site's own forms.
 POKE = """
 () => {
   const events = ['mouseover', 'mouseenter', 'mousemove', 'mousedown', 'mouseup', 'pointerover',
                   'pointerdown', 'pointerup', 'focus', 'focusin', 'blur', 'keydown', 'input', 'change', 'wheel'];
   for (const el of document.querySelectorAll('main *')) {
+    if (el.closest('form.filter-form, form.search-form, form.settings')) continue;  // the site's own forms
     for (const name of events) {
       try { el.dispatchEvent(new Event(name, {bubbles: true})); } catch (e) {}
     }
