@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import schedule, store
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
-from aggregator.db import transaction
 from aggregator.config import ScheduleConfig
-from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
+from aggregator.db import transaction
+from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
 from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
 from aggregator.tagging import declared_notes, entry_tags
 

@@ -7,8 +7,8 @@ and `aggregator worker` on the real Redis; on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 import feedparser
 import pytest
@@ -55,7 +55,7 @@ def test_inline_poll_fills_the_site(database_url, site_config, run_aggregator):
     run_aggregator.env["DATABASE_URL"] = database_url
     result = run_aggregator("poll")
     assert "Synced: 5 added" in result.stdout
-    assert f"Polled 3 feeds in" in result.stdout
+    assert "Polled 3 feeds in" in result.stdout
     assert f"3 ok; {EXPECTED_ENTRIES} new entries, 0 updated." in result.stdout
     assert stored_counts(database_url)[0] == EXPECTED_ENTRIES
 

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.db import make_engine
-from aggregator.fetch import FetchError, Fetcher, FetchLimits, FetchRequest, LocalHostLimiter, is_internal_host
+from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, LocalHostLimiter, is_internal_host
 from aggregator.models import Entry
 from aggregator.poll import Poller, poll_feeds
 from aggregator.web import create_app

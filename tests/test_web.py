@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from html import unescape
 
 import feedparser
 import pytest

@@ -7,10 +7,9 @@ and no frames, so that even a sanitizer slip cannot run.
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import Engine

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import reading, search, store
-from aggregator.opml import export_opml
 from aggregator.config import SiteConfig
 from aggregator.models import Feed
+from aggregator.opml import export_opml
 from aggregator.tagging import tag_slug
 from aggregator.web import db_session, notes, preferences, status, syndication
-from aggregator.web.summaries import summary
 from aggregator.web.dates import iso
+from aggregator.web.summaries import summary
 
 log = logging.getLogger("aggregator.web")
 blueprint = Blueprint("pages", __name__)
