@@ -108,3 +108,27 @@ def test_check_reads_the_config_path_from_the_environment(run_aggregator, tmp_pa
     result = run_aggregator("check", check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("elsewhere.yaml:1: the file is empty")
+
+
+def test_writers_avatars_and_links(tmp_path: Path):
+    (tmp_path / "feeds.yaml").write_text(
+        "authors:\n"
+        "  - slug: jane\n    name: Jane\n    avatar: https://jane.example/me.jpg\n"
+        "    links:\n      Mastodon: https://mastodon.example/@jane\n      Book a session: https://jane.example/book\n"
+        "    feeds:\n      - url: https://jane.example/feed\n"
+        "  - slug: joan\n    name: Joan\n    avatar: me.jpg\n    links:\n      Instagram: instagram.com/joan\n"
+        "    feeds:\n      - url: https://joan.example/feed\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "feeds.yaml")
+    assert [f"{p.line}: {p.message}" for p in raised.value.problems] == [
+        "12: the author's avatar must be an http:// or https:// address, not 'me.jpg'",
+        "14: the link 'Instagram' must be an http:// or https:// address, not 'instagram.com/joan'",
+    ]
+    text = (tmp_path / "feeds.yaml").read_text().replace("me.jpg\n", "https://joan.example/me.jpg\n").replace("instagram.com/joan", "https://instagram.example/joan")
+    (tmp_path / "feeds.yaml").write_text(text)
+    jane, joan = load_config(tmp_path / "feeds.yaml").authors
+    assert jane.avatar == "https://jane.example/me.jpg"
+    assert jane.links == (("Mastodon", "https://mastodon.example/@jane"), ("Book a session", "https://jane.example/book"))
+    assert joan.links == (("Instagram", "https://instagram.example/joan"),)
