@@ -126,7 +126,7 @@ def test_writers_avatars_and_links(tmp_path: Path):
         "12: the author's avatar must be an http:// or https:// address, not 'me.jpg'",
         "14: the link 'Instagram' must be an http:// or https:// address, not 'instagram.com/joan'",
     ]
-    text = (tmp_path / "feeds.yaml").read_text().replace("me.jpg\n", "https://joan.example/me.jpg\n").replace("instagram.com/joan", "https://instagram.example/joan")
+    text = (tmp_path / "feeds.yaml").read_text().replace("avatar: me.jpg\n", "avatar: https://joan.example/me.jpg\n").replace("instagram.com/joan", "https://instagram.example/joan")
     (tmp_path / "feeds.yaml").write_text(text)
     jane, joan = load_config(tmp_path / "feeds.yaml").authors
     assert jane.avatar == "https://jane.example/me.jpg"
