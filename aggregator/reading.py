@@ -121,9 +121,7 @@ def list_entries(
     if author_id is not None:
         statement = statement.where(Entry.author_id == author_id)
     if before is not None:
-        statement = statement.where(
-            or_(Entry.sort_time < before.sort_time, and_(Entry.sort_time == before.sort_time, Entry.id < before.id))
-        )
+        statement = statement.where(_beyond(before))
     if not with_content:
         statement = statement.options(defer(Entry.content_html), defer(Entry.content_text))
     else:
@@ -353,18 +351,23 @@ def feed_notices(session: Session) -> dict[str, tuple[str, datetime | None]]:
 
 def adjacent_entries(session: Session, entry: EntryView) -> tuple[EntryView | None, EntryView | None]:
     """The same author's entries just before and just after this one."""
-    author = session.get(Author, entry.author.id)
-    at = (Entry.sort_time, Entry.id)
-    older = session.execute(
-        visible(select(Entry).options(defer(Entry.content_html), defer(Entry.content_text)))
-        .where(Entry.author_id == entry.author.id, or_(at[0] < entry.sort_time, and_(at[0] == entry.sort_time, at[1] < entry.id)))
-        .order_by(Entry.sort_time.desc(), Entry.id.desc())
-        .limit(1)
-    ).scalar()
-    newer = session.execute(
-        visible(select(Entry).options(defer(Entry.content_html), defer(Entry.content_text)))
-        .where(Entry.author_id == entry.author.id, or_(at[0] > entry.sort_time, and_(at[0] == entry.sort_time, at[1] > entry.id)))
-        .order_by(Entry.sort_time, Entry.id)
-        .limit(1)
-    ).scalar()
-    return tuple(entry_view(e, author, (), with_content=False) if e else None for e in (older, newer))  # type: ignore[return-value]
+    at = Cursor(entry.sort_time, entry.id)
+    neighbours = []
+    for newer in (False, True):
+        order = (Entry.sort_time, Entry.id) if newer else (Entry.sort_time.desc(), Entry.id.desc())
+        row = session.execute(
+            visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
+            .options(defer(Entry.content_html), defer(Entry.content_text))
+            .where(Entry.author_id == entry.author.id, _beyond(at, newer=newer))
+            .order_by(*order)
+            .limit(1)
+        ).first()
+        neighbours.append(entry_view(row[0], row[1], (), with_content=False) if row else None)
+    return neighbours[0], neighbours[1]
+
+
+def _beyond(cursor: Cursor, *, newer: bool = False):
+    """Entries past `cursor` in list order (older ones), or before it (newer ones)."""
+    if newer:
+        return or_(Entry.sort_time > cursor.sort_time, and_(Entry.sort_time == cursor.sort_time, Entry.id > cursor.id))
+    return or_(Entry.sort_time < cursor.sort_time, and_(Entry.sort_time == cursor.sort_time, Entry.id < cursor.id))

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -112,7 +112,5 @@ def _content_version(folder: Path) -> str:
 def db_session() -> Session:
     """The request's database session, opened on first use."""
     if "db_session" not in g:
-        from flask import current_app
-
         g.db_session = current_app.extensions["aggregator.sessions"]()
     return g.db_session
