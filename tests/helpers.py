@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import Config, load_config
 from aggregator.db import transaction
 from aggregator.models import Entry, Feed
+from aggregator.poll import PollOutcome, poll_feeds
+from aggregator.store import active_feed_ids
 from aggregator.sync import SyncReport, sync_config
 
 
@@ -45,6 +47,13 @@ def write_and_sync(sessions: sessionmaker[Session], directory: Path, text: str) 
     with transaction(sessions) as session:
         report = sync_config(session, config, datetime.now(UTC))
     return config, report
+
+
+def poll_all(sessions: sessionmaker[Session]) -> list[PollOutcome]:
+    """Poll every listed feed once, as `aggregator poll --all` does."""
+    with sessions() as session:
+        feed_ids = active_feed_ids(session)
+    return poll_feeds(sessions, feed_ids)
 
 
 def feed_id(sessions: sessionmaker[Session], source: str) -> int:

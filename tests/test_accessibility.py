@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.poll import poll_feeds
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.conftest import require_chromium
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WIDTHS = {"narrow": (375, 812), "wide": (1280, 900)}
@@ -55,9 +53,7 @@ def site(tmp_path_factory):
             aliases={"ptsd": "trauma"},
         ).replace("authors:\n", NOTES + "authors:\n", 1)
         write_and_sync(sessions, folder, text)
-        with sessions() as session:
-            feed_ids = active_feed_ids(session)
-        poll_feeds(sessions, feed_ids)
+        poll_all(sessions)
     engine.dispose()
     app = create_app(url)
     with served(app) as base:

@@ -10,10 +10,8 @@ import feedparser
 import pytest
 
 from aggregator.db import make_engine
-from aggregator.poll import poll_feeds
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 NOTES = """  content_notes:
     suicide:
@@ -37,9 +35,7 @@ def client(database_url, sessions, tmp_path, feed_server):
     text = feeds_yaml({"gently": [feed_server.url("noted-rss20.xml")], "samuel": [feed_server.url("counsellor-atom10.xml")]}, aliases={"x": "y"})
     text = text.replace("authors:\n", NOTES + "authors:\n", 1)
     write_and_sync(sessions, tmp_path, text)
-    with sessions() as session:
-        feed_ids = active_feed_ids(session)
-    poll_feeds(sessions, feed_ids)
+    poll_all(sessions)
     engine = make_engine(database_url)
     yield create_app(engine=engine).test_client()
     engine.dispose()

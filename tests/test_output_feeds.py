@@ -11,10 +11,8 @@ import pytest
 
 from aggregator.db import make_engine
 from aggregator.opml import parse_opml
-from aggregator.poll import poll_feeds
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 KINDS = ["atom", "rss", "json"]
@@ -28,9 +26,7 @@ def client(database_url, sessions, tmp_path, feed_server):
     )
     text = text.replace("authors:\n", "  content_notes: {grief: mentions grief}\nauthors:\n", 1)
     write_and_sync(sessions, tmp_path, text)
-    with sessions() as session:
-        ids = active_feed_ids(session)
-    poll_feeds(sessions, ids)
+    poll_all(sessions)
     engine = make_engine(database_url)
     yield create_app(engine=engine).test_client()
     engine.dispose()

@@ -9,20 +9,16 @@ from html import unescape
 import pytest
 
 from aggregator.db import make_engine
-from aggregator.poll import poll_feeds
 from aggregator.search import search
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 
 @pytest.fixture
 def searchable(database_url, sessions, tmp_path, feed_server):
     text = feeds_yaml({"maren": [feed_server.url("therapist-rss20.xml")], "samuel": [feed_server.url("counsellor-atom10.xml")], "h": [feed_server.url("hostile-rss20.xml")]})
     write_and_sync(sessions, tmp_path, text)
-    with sessions() as session:
-        ids = active_feed_ids(session)
-    poll_feeds(sessions, ids)
+    poll_all(sessions)
     return sessions
 
 
@@ -93,9 +89,7 @@ def test_search_page(database_url, searchable):
 def test_edited_entries_are_found_by_their_new_words(searchable, feed_server):
     path = feed_server.root / "counsellor-atom10.xml"
     path.write_text(path.read_text(encoding="utf-8").replace("Grief Doesn’t Keep a Calendar", "Mourning Has No Timetable"), encoding="utf-8")
-    with searchable() as session:
-        ids = active_feed_ids(session)
-    poll_feeds(searchable, ids)
+    poll_all(searchable)
     with searchable() as session:
         assert "Mourning Has No Timetable" in titles(search(session, "timetable"))
         assert "Grief Doesn’t Keep a Calendar" not in titles(search(session, "calendar"))

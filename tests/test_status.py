@@ -6,16 +6,8 @@ from __future__ import annotations
 from html import unescape
 
 from aggregator.db import make_engine
-from aggregator.poll import poll_feeds
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
-from tests.helpers import entries_by_title, feeds_yaml, write_and_sync
-
-
-def poll_all(sessions) -> None:
-    with sessions() as session:
-        feed_ids = active_feed_ids(session)
-    poll_feeds(sessions, feed_ids)
+from tests.helpers import entries_by_title, feeds_yaml, poll_all, write_and_sync
 
 
 def status_page(database_url: str) -> str:

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from aggregator.db import make_engine
-from aggregator.poll import poll_feeds
 from aggregator.web import create_app
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 PAGES = [
     "/", "/tags", "/authors", "/author/maren", "/tag/trauma", "/entry/1", "/settings", "/status",
@@ -46,11 +45,7 @@ def site(database_url, sessions, tmp_path, feed_server):
         aliases={"ptsd": "trauma"},
     )
     write_and_sync(sessions, tmp_path, text)
-    with sessions() as session:
-        from aggregator.store import active_feed_ids
-
-        ids = active_feed_ids(session)
-    assert all(o.result == "ok" for o in poll_feeds(sessions, ids))
+    assert all(o.result == "ok" for o in poll_all(sessions))
     engine = make_engine(database_url)
     app = create_app(engine=engine, TESTING=True)
     yield app

@@ -26,12 +26,10 @@ import pytest
 from aggregator import poll as poll_module
 from aggregator.clean import CleanContent
 from aggregator.db import make_engine, session_factory
-from aggregator.poll import poll_feeds
-from aggregator.store import active_feed_ids
 from aggregator.web import create_app
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, served
 from tests.conftest import require_chromium
-from tests.helpers import feeds_yaml, write_and_sync
+from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 CORPUS = Path(__file__).parent / "fixtures" / "xss" / "payloads.txt"
 HEADER = re.compile(r"^### (\d{3}) (\w+) — (.*)$")
@@ -190,9 +188,7 @@ def site_with_corpus(sqlite_url: str, tmp_path: Path, feed_server) -> tuple[list
     engine = make_engine(sqlite_url, writer=True)
     sessions = session_factory(engine)
     write_and_sync(sessions, tmp_path, feeds_yaml({"corpus": [feed_server.url("xss.xml")]}))
-    with sessions() as session:
-        feed_ids = active_feed_ids(session)
-    [outcome] = poll_feeds(sessions, feed_ids)
+    [outcome] = poll_all(sessions)
     engine.dispose()
     assert outcome.result == "ok" and outcome.new == len(payloads), outcome
     return payloads, create_app(sqlite_url)
