@@ -7,17 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import reading, search, store
 from aggregator.config import SiteConfig
-from aggregator.models import Feed
 from aggregator.opml import export_opml
 from aggregator.tagging import tag_slug
-from aggregator.web import db_session, notes, preferences, status, syndication
-from aggregator.web.dates import iso
+from aggregator.web import db_session, health, notes, preferences, status, syndication
 from aggregator.web.summaries import summary
 
 log = logging.getLogger("aggregator.web")
@@ -322,23 +319,10 @@ def _feed_response(kind: str, *, title: str, subtitle: str | None, path: str, ho
     return response
 
 
-@blueprint.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    try:
-        session = db_session()
-        counts = reading.site_counts(session)
-        last_check = session.scalar(select(func.max(Feed.last_checked_at)))
-    except SQLAlchemyError as exc:
-        log.error("healthz: database unavailable: %s", exc)
-        return jsonify(status="error", database="unavailable"), 503
-    response = jsonify(status="ok", database="ok", last_poll=iso(last_check) or None, **counts)
-    response.headers["Cache-Control"] = "no-store"
-    return response, 200
-
-
 def register(app: Flask) -> None:
     app.register_blueprint(blueprint)
     app.register_blueprint(status.blueprint)
+    app.register_blueprint(health.blueprint)
     # Globals, not context variables, so that imported macros see them too.
     app.jinja_env.globals.update(list_url=list_url, notes_for=notes.notes_for)
     _register_error_pages(app)
