@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -181,3 +182,42 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class PollCount(Base):
+    """How many polls ended with one result, and what they took and stored.
+
+    Polls run in workers, the CLI and the embedded scheduler, and the web
+    app may run in several processes: counters live here, not in memory.
+    """
+
+    __tablename__ = "poll_counts"
+
+    result: Mapped[str] = mapped_column(String(20), primary_key=True)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # the sum over those polls
+    entries_new: Mapped[int] = mapped_column(Integer, default=0)
+    entries_updated: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PollDurationBucket(Base):
+    """How many polls with one result took longer than the previous bound and at most `le_ms`."""
+
+    __tablename__ = "poll_duration_buckets"
+
+    result: Mapped[str] = mapped_column(String(20), primary_key=True)
+    le_ms: Mapped[int] = mapped_column(Integer, primary_key=True)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SchedulerLiveness(Base):
+    """When a scheduler ("embedded" or "rq") last started and last completed a round."""
+
+    __tablename__ = "scheduler_liveness"
+
+    scheduler: Mapped[str] = mapped_column(String(20), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_round_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    rounds: Mapped[int] = mapped_column(Integer, default=0)
+    queue_depth: Mapped[int | None] = mapped_column(Integer)  # the RQ queue's length seen at that round
