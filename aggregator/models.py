@@ -101,6 +101,10 @@ class Feed(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who is polling the feed now ("host:pid:nonce") and until when at most:
+    # one poll of a feed at a time, whatever the queue's server remembers.
+    polled_by: Mapped[str | None] = mapped_column(String(200))
+    polling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
 

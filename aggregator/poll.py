@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import schedule, store
+from aggregator import schedule, store, telemetry
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.config import ScheduleConfig
@@ -32,7 +33,24 @@ log = logging.getLogger("aggregator.poll")
 # Longer links are not stored: no post needs one, and they bloat indexes.
 MAX_URL_LENGTH = 2048
 
+# Parsing, cleaning and storing after the fetch: a poll's claim on its feed
+# lasts the fetch's time limit plus this.
+PROCESSING_ALLOWANCE = timedelta(seconds=60)
+
 Clock = Callable[[], datetime]
+
+
+class InfrastructureUnavailable(Exception):
+    """A service the poll needs (the database, the queue's Redis) is away: no fault of the feed."""
+
+
+def is_infrastructure_failure(exc: BaseException) -> bool:
+    """Whether `exc` means the database or Redis is away, not that the feed is bad."""
+    if isinstance(exc, InfrastructureUnavailable | sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # no connection could be had from the pool
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
 
 
 def utcnow() -> datetime:
@@ -44,7 +62,9 @@ class PollOutcome:
     feed_id: int
     source: str
     author_slug: str
-    result: str  # "ok", "not-modified", "failed", "deferred" (a busy host) or "skipped"
+    # "ok", "not-modified", "failed", "deferred" (a busy host), "skipped", or
+    # "unavailable" (the database or Redis was away: tried again next round).
+    result: str
     http_status: int | None = None
     new: int = 0
     updated: int = 0
@@ -57,6 +77,10 @@ class PollOutcome:
     @property
     def failed(self) -> bool:
         return self.result == "failed"
+
+    @property
+    def unavailable(self) -> bool:
+        return self.result == "unavailable"
 
 
 class Poller:
@@ -92,12 +116,25 @@ class Poller:
 
         `force` polls a feed that answered 410 Gone once more (a curator
         asked for it by name). A server's Retry-After is never overridden.
-        Unexpected errors (a bug, the database going away) are recorded on
-        the feed when the database allows, then raised so that an RQ job
-        fails visibly, or, with `raise_unexpected=False`, logged and
-        returned as a failed outcome.
+        One poll of a feed runs at a time: a feed another poller holds is
+        skipped. The database or Redis going away is no fault of the feed:
+        nothing is recorded against it and it stays due ("unavailable").
+        Other unexpected errors (a bug) are recorded on the feed, then
+        raised so that an RQ job fails visibly, or, with
+        `raise_unexpected=False`, logged and returned as a failed outcome.
         """
         started = time.monotonic()
+        try:
+            outcome = self._poll_claimed(feed_id, force, raise_unexpected, started)
+        except Exception as exc:
+            if not is_infrastructure_failure(exc):
+                raise
+            outcome = PollOutcome(feed_id, f"feed #{feed_id}", "?", "unavailable", error=_unavailable(exc))
+        outcome = _with_duration(outcome, started)
+        _log(outcome)
+        return outcome
+
+    def _poll_claimed(self, feed_id: int, force: bool, raise_unexpected: bool, started: float) -> PollOutcome:
         with self.sessions() as session:
             feed = store.load_feed(session, feed_id)
         if feed is None or feed.retired:
@@ -110,28 +147,49 @@ class Poller:
                 feed.id, feed.source, feed.author_slug, "skipped",
                 error=f"the server asked us to wait until {feed.retry_after:%Y-%m-%d %H:%M} UTC",
             )
+        holder = store.new_poller_id()
+        until = now + timedelta(seconds=self.fetcher.limits.total_timeout) + PROCESSING_ALLOWANCE
+        with transaction(self.sessions) as session:
+            busy_with = store.claim_feed(session, feed.id, holder=holder, now=now, until=until)
+        if busy_with is not None:
+            return PollOutcome(feed.id, feed.source, feed.author_slug, "skipped", error=f"being polled by {busy_with}")
         try:
-            outcome = self._poll(feed)
+            return self._poll_recorded(feed, _Recorder(holder, started), raise_unexpected)
+        except Exception:
+            self._release_quietly(feed.id, holder)
+            raise
+
+    def _poll_recorded(self, feed: store.FeedState, record: _Recorder, raise_unexpected: bool) -> PollOutcome:
+        """Poll a claimed feed; the transaction that records the outcome also releases the claim."""
+        try:
+            return self._poll(feed, record)
         except HostBusy:
-            outcome = self._record_deferred(feed)
+            return self._record_deferred(feed, record)
         except (FetchError, ParseError) as exc:
-            outcome = self._record_failure(feed, exc)
+            return self._record_failure(feed, exc, record)
         except Exception as exc:
+            if is_infrastructure_failure(exc):
+                raise
             detail = (str(exc).strip().splitlines() or [""])[0][:300]
             message = f"internal error while polling: {type(exc).__name__}: {detail}"
             try:
-                outcome = self._record_failure(feed, message)
+                outcome = self._record_failure(feed, message, record)
             except Exception:  # noqa: BLE001 - the database may be the thing that failed
                 log.exception("feed=%s could not record the failure", feed.source)
                 outcome = PollOutcome(feed.id, feed.source, feed.author_slug, "failed", error=message)
             if raise_unexpected:
                 raise
             log.exception("feed=%s poll crashed", feed.source)
-        outcome = _with_duration(outcome, started)
-        _log(outcome)
-        return outcome
+            return outcome
 
-    def _poll(self, feed: store.FeedState) -> PollOutcome:
+    def _release_quietly(self, feed_id: int, holder: str) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                store.release_claim(session, feed_id, holder)
+        except Exception:  # noqa: BLE001 - the claim expires by itself
+            log.debug("feed_id=%s claim left to expire", feed_id)
+
+    def _poll(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         rules = cleaning_version(feed.boilerplate)
         if rules == feed.cleaned_with:
             request = FetchRequest(feed.fetch_location, feed.etag, feed.last_modified)
@@ -150,6 +208,7 @@ class Poller:
                     session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, response.fresh_for),
                     status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
                 )
+                record(session, feed.id, "not-modified")
             return PollOutcome(
                 feed.id, feed.source, feed.author_slug, "not-modified", response.status, bytes=len(response.body or b"")
             )
@@ -165,6 +224,7 @@ class Poller:
                 body_hash=body_hash, cleaned_with=rules, title=clean_text(parsed.title) if parsed.title else None,
                 site_url=_http_url(parsed.site_url),
             )
+            record(session, feed.id, "ok", new=counts.new, updated=counts.updated)
         return PollOutcome(
             feed.id, feed.source, feed.author_slug, "ok", response.status,
             new=counts.new, updated=counts.updated,
@@ -225,7 +285,7 @@ class Poller:
             )
         return prepared
 
-    def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str) -> PollOutcome:
+    def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str, record: _Recorder) -> PollOutcome:
         now = self.clock()
         message = str(problem)
         status = getattr(problem, "status", None)
@@ -237,12 +297,28 @@ class Poller:
                 session, feed.id, now=now, next_check_at=next_check, message=message, status=status,
                 retry_after=retry_after, gone=gone,
             )
+            record(session, feed.id, "failed")
         return PollOutcome(feed.id, feed.source, feed.author_slug, "failed", status, error=message)
 
-    def _record_deferred(self, feed: store.FeedState) -> PollOutcome:
+    def _record_deferred(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         with transaction(self.sessions) as session:
             store.record_deferred(session, feed.id, next_check_at=self.clock() + schedule.BUSY_RETRY)
+            record(session, feed.id, "deferred")
         return PollOutcome(feed.id, feed.source, feed.author_slug, "deferred", error="its host is busy with other polls")
+
+
+class _Recorder:
+    """Closes a poll in the transaction that records its outcome: releases the claim, counts the poll."""
+
+    def __init__(self, holder: str, started: float):
+        self.holder = holder
+        self.started = started
+
+    def __call__(self, session: Session, feed_id: int, result: str, *, new: int = 0, updated: int = 0) -> None:
+        store.release_claim(session, feed_id, self.holder)
+        telemetry.record_poll(
+            session, result=result, duration_seconds=time.monotonic() - self.started, new=new, updated=updated
+        )
 
 
 def poll_feeds(
@@ -318,6 +394,13 @@ def _moved_to(feed: store.FeedState, permanent_redirect: str | None) -> str | No
     return None if permanent_redirect == feed.location else permanent_redirect
 
 
+def _unavailable(exc: BaseException) -> str:
+    if isinstance(exc, InfrastructureUnavailable):
+        return str(exc)
+    detail = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
+    return f"the database is unavailable ({type(exc).__name__}: {detail}); the feed is polled again next round"
+
+
 def _untitled(excerpt: str) -> str:
     words = excerpt.split()
     return " ".join(words[:8]) + (" …" if len(words) > 8 else "") if words else "Untitled"
@@ -341,4 +424,4 @@ def _log(outcome: PollOutcome) -> None:
     if outcome.error:
         fields["error"] = outcome.error
     line = " ".join(f"{key}={json.dumps(value, ensure_ascii=False) if isinstance(value, str) else value}" for key, value in fields.items())
-    (log.warning if outcome.failed else log.info)(line)
+    (log.warning if outcome.failed or outcome.unavailable else log.info)(line)

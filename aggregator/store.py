@@ -9,6 +9,9 @@ run twice, or by two workers at once, stores each entry once.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -285,6 +288,57 @@ def record_job_failure(session: Session, feed_id: int, *, message: str, now: dat
 def record_deferred(session: Session, feed_id: int, *, next_check_at: datetime) -> None:
     """The poll waited its turn (a busy host): no error, just later."""
     session.execute(update(Feed).where(Feed.id == feed_id).values(next_check_at=next_check_at))
+
+
+def claim_feed(session: Session, feed_id: int, *, holder: str, now: datetime, until: datetime) -> str | None:
+    """Take the feed's poll claim unless a live poller holds it; return the holder that blocks, or None.
+
+    A claim whose time ran out is free; so is one whose holder is a process
+    of this machine that no longer exists (a worker killed mid-poll), so
+    that its feed need not wait for the claim to expire.
+    """
+    claimable = or_(Feed.polling_until.is_(None), Feed.polling_until < now, Feed.polled_by == holder)
+    taken = session.execute(
+        update(Feed).where(Feed.id == feed_id, claimable).values(polled_by=holder, polling_until=until)
+    ).rowcount
+    if taken:
+        return None
+    current = session.scalar(select(Feed.polled_by).where(Feed.id == feed_id))
+    if current is None or not poller_is_dead(current):
+        return current
+    taken = session.execute(
+        update(Feed).where(Feed.id == feed_id, Feed.polled_by == current).values(polled_by=holder, polling_until=until)
+    ).rowcount
+    return None if taken else current
+
+
+def release_claim(session: Session, feed_id: int, holder: str) -> None:
+    session.execute(
+        update(Feed).where(Feed.id == feed_id, Feed.polled_by == holder).values(polled_by=None, polling_until=None)
+    )
+
+
+def new_poller_id() -> str:
+    """A claim holder's name: this machine, this process, and this one poll."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def poller_is_dead(holder: str) -> bool:
+    """Whether a claim's holder is a process of this machine that has ended."""
+    try:
+        host, pid, _ = holder.rsplit(":", 2)
+        pid_number = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False  # another machine's worker: only its claim's expiry frees it
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def recent_entry_count(session: Session, feed_id: int, since: datetime) -> int:

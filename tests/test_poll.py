@@ -88,7 +88,7 @@ def test_changed_entry_is_updated_in_place(sessions, tmp_path, feed_server):
     assert count_entries(sessions) == 4
 
 
-def test_two_pollers_at_once_store_each_entry_once(database_url, tmp_path, feed_server):
+def test_two_pollers_at_once_poll_the_feed_once(database_url, tmp_path, feed_server):
     engines = [make_engine(database_url, writer=True) for _ in range(3)]
     try:
         sessions = [session_factory(engine) for engine in engines]
@@ -109,9 +109,13 @@ def test_two_pollers_at_once_store_each_entry_once(database_url, tmp_path, feed_
             thread.start()
         for thread in threads:
             thread.join(30)
-        assert [o.result for o in outcomes] == ["ok"] * 3
+        # The feed's claim in the database lets one poller in; the others skip it.
+        assert sorted(o.result for o in outcomes) == ["ok", "skipped", "skipped"]
+        assert all("being polled by" in o.error for o in outcomes if o.result == "skipped")
+        assert len(feed_server.hits("therapist-rss20.xml")) == 1
         assert sum(o.new for o in outcomes) == 5
         assert count_entries(sessions[0]) == 5
+        assert get_feed(sessions[0], feed_server.url("therapist-rss20.xml")).polled_by is None  # released
         with sessions[0]() as session:
             pairs = session.execute(select(EntryTag.entry_id, EntryTag.tag_id)).all()
         assert len(pairs) == len(set(pairs))
