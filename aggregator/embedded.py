@@ -2,7 +2,10 @@
 
 `aggregator serve` runs this when REDIS_URL is unset. Each round re-reads
 feeds.yaml if it changed, then polls what is due with the same poll
-function that the RQ workers run.
+function that the RQ workers run, and records that it completed (for
+/healthz and /metrics). The database going away never stops the thread: it
+waits with backoff, and an edit of feeds.yaml made meanwhile is applied
+when the database is back.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import store
-from aggregator.poll import PollOutcome, poll_feeds, utcnow
+from aggregator import store, telemetry
+from aggregator.db import transaction
+from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, utcnow
+from aggregator.resilience import Backoff, Outage
 from aggregator.sync import ConfigSyncer
 
 log = logging.getLogger("aggregator.embedded")
 
 
 class InProcessScheduler:
-    """Polls due feeds from a background thread."""
+    """Polls due feeds from a background thread, through database outages."""
 
     def __init__(
         self,
@@ -39,6 +44,9 @@ class InProcessScheduler:
         self.syncer = ConfigSyncer(config_path, sessions, self.clock) if config_path else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
+        self._outage = Outage(log, "scheduler: the database")
+        self._backoff = Backoff(cap=max(1.0, min(tick_seconds, 60.0)))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aggregator-scheduler", daemon=True)
@@ -50,16 +58,36 @@ class InProcessScheduler:
             self._thread.join(timeout)
 
     def run_once(self) -> list[PollOutcome]:
+        """One round: apply an edited feeds.yaml, poll what is due, record the round."""
+        if not self._started:
+            with transaction(self.sessions) as session:
+                telemetry.scheduler_started(session, scheduler="embedded", now=self.clock(), interval_seconds=self.tick_seconds)
+            self._started = True
         if self.syncer is not None:
             self.syncer.sync_if_changed()
         with self.sessions() as session:
             due = store.due_feed_ids(session, self.clock())
-        return poll_feeds(self.sessions, due) if due else []
+        outcomes = poll_feeds(self.sessions, due) if due else []
+        with transaction(self.sessions) as session:
+            telemetry.round_completed(session, scheduler="embedded", now=self.clock(), interval_seconds=self.tick_seconds)
+        return outcomes
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be down for a while; try again later
-                log.exception("scheduler round failed; trying again in %s s", self.tick_seconds)
+                outcomes = self.run_once()
+            except Exception as exc:
+                if not is_infrastructure_failure(exc):
+                    log.exception("scheduler round failed; the next one runs in %s s", self.tick_seconds)
+                    self._stop.wait(self.tick_seconds)
+                    continue
+                self._outage.begin(exc)
+                self._stop.wait(self._backoff.next_delay())
+                continue
+            if any(outcome.unavailable for outcome in outcomes):
+                # The database went away during the round: its feeds stay due.
+                self._stop.wait(self._backoff.next_delay())
+                continue
+            self._outage.end()
+            self._backoff.reset()
             self._stop.wait(self.tick_seconds)

@@ -251,16 +251,19 @@ class ConfigSyncer:
         signature = (stat.st_mtime_ns, stat.st_size)
         if signature == self._seen:
             return None
-        self._seen = signature
         try:
             config = load_config(self.path)
         except ConfigError as exc:
+            self._seen = signature  # reported once; the next edit is read again
             for problem in exc.problems:
                 log.error("%s", problem)
             log.error("config=%s has errors; keeping the last synced feeds", self.path)
             return None
         with transaction(self.sessions) as session:
             report = sync_config(session, config, self.clock())
+        # Only now, with the sync committed: an edit made while the database
+        # was away is applied when it returns.
+        self._seen = signature
         for line in report.lines():
             log.info("sync: %s", line)
         return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -10,24 +11,40 @@ from rq import get_current_job
 from aggregator import store
 from aggregator.config import DEFAULT_MAX_PER_HOST
 from aggregator.db import make_engine, session_factory
-from aggregator.poll import Poller
-from workers.limits import RedisHostLimiter
+from aggregator.fetch import FetchLimits
+from aggregator.poll import Poller, PollOutcome, is_infrastructure_failure
+from workers.limits import RedisHostLimiter, lease_seconds_for
+
+log = logging.getLogger("workers.jobs")
 
 
 def poll_feed(feed_id: int) -> dict[str, Any]:
-    """Poll one feed; a bad feed is recorded and returned, anything else raises.
+    """Poll one feed; a bad feed is recorded and returned, a bug raises.
 
     RQ's default worker runs each job in a forked child, so the engine is
     made here, in the process that uses it, and closed before it exits. The
-    per-host limit is shared with every other worker through Redis.
+    per-host limit is shared with every other worker through Redis. When
+    the database or Redis is away the job ends without blaming the feed,
+    which stays due: the scheduler queues it again once they are back.
     """
     engine = make_engine(writer=True)
     try:
         sessions = session_factory(engine)
-        with sessions() as session:
-            schedule = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
-        limiter = RedisHostLimiter(get_current_job().connection, schedule.get("max_per_host", DEFAULT_MAX_PER_HOST))
-        with Poller(sessions, limiter=limiter) as poller:
-            return asdict(poller.poll(feed_id))
+        limits = FetchLimits()
+        try:
+            with sessions() as session:
+                schedule = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
+            limiter = RedisHostLimiter(
+                get_current_job().connection,
+                schedule.get("max_per_host", DEFAULT_MAX_PER_HOST),
+                lease_seconds=lease_seconds_for(limits),
+            )
+            with Poller(sessions, limits=limits, limiter=limiter) as poller:
+                return asdict(poller.poll(feed_id))
+        except Exception as exc:
+            if not is_infrastructure_failure(exc):
+                raise
+            log.warning("feed_id=%s not polled: %s", feed_id, exc)
+            return asdict(PollOutcome(feed_id, f"feed #{feed_id}", "?", "unavailable", error=str(exc)[:300]))
     finally:
         engine.dispose()
