@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
@@ -40,7 +41,7 @@ REDIS_TIMEOUT_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class QueueState:
-    """The RQ queue's length now, or why it could not be read."""
+    """The RQ queue's length now, or why it could not be read (for the log)."""
 
     depth: int | None
     error: str | None = None
@@ -99,7 +100,8 @@ def healthz() -> tuple[Response, int]:
         body.update(status="stalled", reason=liveness.reason)
         return _no_store(jsonify(body)), 503
     if queue and queue.error:
-        body.update(status="degraded", reason=f"Redis is not answering: {queue.error}")
+        # The detail (host, port, error) is in the log, not on a public page.
+        body.update(status="degraded", reason="Redis is not answering; the web log says why")
     return _no_store(jsonify(body)), 200
 
 
@@ -145,7 +147,7 @@ class SiteCollector(Collector):
         )
         for stats in self.snapshot.polls:
             polls.add_metric([stats.result], stats.polls)
-            buckets = [(f"{bound:g}", count) for bound, count in stats.buckets] + [("+Inf", stats.polls)]
+            buckets = [(floatToGoString(bound), count) for bound, count in stats.buckets] + [("+Inf", stats.polls)]
             durations.add_metric([stats.result], buckets, stats.duration_seconds)
         stored.add_metric(["new"], sum(stats.entries_new for stats in self.snapshot.polls))
         stored.add_metric(["updated"], sum(stats.entries_updated for stats in self.snapshot.polls))
