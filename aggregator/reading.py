@@ -88,9 +88,11 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str | None) -> Cursor | None:
-        """Return the cursor in `text`, or None for a missing or malformed one."""
+        """Return the cursor in `text`, or None for a missing or malformed one
+        (an id past what the id column holds is malformed: no entry has it,
+        and PostgreSQL refuses to compare its integer column with it)."""
         match = _CURSOR.match(text or "")
-        if not match:
+        if not match or int(match.group(2)) > MAX_ID:
             return None
         try:
             moment = datetime.strptime(match.group(1), "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)

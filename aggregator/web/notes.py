@@ -19,6 +19,7 @@ from aggregator.web import db_session
 
 HIDE_COOKIE = "hide_topics"
 MAX_HIDDEN = 20
+MAX_COOKIE_LENGTH = 2000
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ def support_panels(notes: list[Note]) -> list[SupportPanel]:
 
 def hidden_topics() -> list[str]:
     """The noted topics this reader chose to leave out of every list."""
-    raw = request.cookies.get(HIDE_COOKIE, "")
+    raw = request.cookies.get(HIDE_COOKIE, "")[:MAX_COOKIE_LENGTH]
     return [slug for slug in dict.fromkeys(tag_slug(part) for part in raw.split(",")) if slug][:MAX_HIDDEN]
 
 
 def cookie_value(slugs: list[str]) -> str:
-    return ",".join(dict.fromkeys(slugs))[:2000]
+    return ",".join(dict.fromkeys(slugs))[:MAX_COOKIE_LENGTH]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, url_for
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Flask, Response, abort, current_app, g, make_response, redirect, render_template, request, url_for
+from flask.globals import request_ctx
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 from aggregator import reading, search, store
 from aggregator.config import SiteConfig
@@ -22,6 +25,12 @@ blueprint = Blueprint("pages", __name__)
 FEED_SIZE = 50
 FILTER_CHOICES = 40  # the most used topics, offered in the filter form
 MAX_FILTER_TAGS = 5
+# A Host header: a name, IPv4 or [IPv6] address with an optional port, in the
+# characters RFC 3986 allows there (Werkzeug's own check is stricter, and
+# turns a name it refuses into an empty host instead of an error).
+_HOST_HEADER = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:\[\]-]*")
+MAX_HOST_LENGTH = 253 + len(":65535")
+MAX_SHOWN_SLUG = 80  # of an unknown slug echoed in a 404
 
 
 def site() -> SiteConfig:
@@ -35,15 +44,27 @@ def site() -> SiteConfig:
 def _tag_or_404(slug: str) -> reading.TagView:
     tag_view = reading.get_tag(db_session(), slug)
     if tag_view is None:
-        abort(404, description=f"There is no tag “{slug}”.")
+        abort(404, description=f"There is no tag “{slug[:MAX_SHOWN_SLUG]}”.")
     return tag_view
 
 
 def _author_or_404(slug: str) -> reading.AuthorView:
     author_view = reading.get_author(db_session(), slug)
     if author_view is None:
-        abort(404, description=f"There is no author “{slug}” here.")
+        abort(404, description=f"There is no author “{slug[:MAX_SHOWN_SLUG]}” here.")
     return author_view
+
+
+@blueprint.before_app_request
+def refuse_malformed_requests() -> None:
+    """Answer 400 to what no link or browser sends: a Host header that is
+    no host name, or a NUL byte in the address (PostgreSQL refuses text
+    that holds one, so it must not reach a query)."""
+    host = request.headers.get("Host")
+    if host is not None and (len(host) > MAX_HOST_LENGTH or not _HOST_HEADER.fullmatch(host)):
+        abort(400, description="The Host header of this request is not a valid host name.")
+    if "\x00" in request.path or any("\x00" in key + "".join(values) for key, values in request.args.lists()):
+        abort(400, description="This address holds a character that no address of this site has.")
 
 
 @blueprint.app_context_processor
@@ -328,26 +349,75 @@ def register(app: Flask) -> None:
     _register_error_pages(app)
 
 
+ERROR_TITLES = {
+    400: "That request did not make sense",
+    404: "Page not found",
+    405: "This page cannot do that",
+    413: "That request is too large",
+    431: "That request's headers are too large",
+    500: "Something went wrong on our side",
+}
+# Our words for an error whose description is Werkzeug's generic one.
+PLAIN_MESSAGES = {
+    400: "This address or request is malformed.",
+    404: "There is nothing at this address.",
+    413: "That request sent more than this site accepts.",
+    500: "The error has been logged. Please try again in a moment.",
+}
+
+
 def _register_error_pages(app: Flask) -> None:
-    def render_error(status: int, title: str, message: str) -> tuple[str, int]:
-        return render_template("error.html", status=status, title=title, message=message), status
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        """Every error in the site's own page, with the error's headers
+        kept (Allow on a 405, Retry-After on a 503)."""
+        status = error.code or 500
+        message = error.description or ""
+        if isinstance(error, BadHost):
+            message = "The Host header of this request is not a valid host name."
+        elif status == 405:
+            message = "This address does not answer that kind of request."
+        elif message == type(error).description or isinstance(error, InternalServerError):
+            message = PLAIN_MESSAGES.get(status, message)
+        response = error_page(status, ERROR_TITLES.get(status, error.name), message)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
-    @app.errorhandler(400)
-    def bad_request(error: Any) -> tuple[str, int]:
-        return render_error(400, "That request did not make sense", error.description)
-
-    @app.errorhandler(404)
-    def not_found(error: Any) -> tuple[str, int]:
-        description = error.description
-        if description.startswith("The requested URL was not found"):
-            description = "There is nothing at this address."
-        return render_error(404, "Page not found", description)
-
-    @app.errorhandler(500)
-    def server_error(error: Any) -> tuple[str, int]:
-        return render_error(500, "Something went wrong on our side", "The error has been logged. Please try again in a moment.")
+    @app.errorhandler(DataError)
+    def refused_value(error: DataError) -> Response:
+        # A value from the request that the database cannot hold (a number
+        # past its integers, a NUL byte in text) is the request's fault. The
+        # checks before each query should have caught it, hence a warning.
+        log.warning("the database refused a value from the request: %s", error.orig)
+        db_session().rollback()
+        return error_page(400, ERROR_TITLES[400], PLAIN_MESSAGES[400])
 
     @app.errorhandler(SQLAlchemyError)
-    def database_error(error: SQLAlchemyError) -> tuple[str, int]:
+    def database_error(error: SQLAlchemyError) -> Response:
         log.error("database error: %s", error)
-        return render_error(503, "The reading room is briefly closed", "The database is not answering. Please try again in a minute.")
+        return error_page(503, "The reading room is briefly closed", "The database is not answering. Please try again in a minute.")
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """The site's error page; it renders even for a request Werkzeug could not route."""
+    _bind_urls_without_host()
+    return make_response(render_template("error.html", status=status, title=title, message=message), status)
+
+
+def _bind_urls_without_host() -> None:
+    """Give the request a URL adapter where Werkzeug could not bind one.
+
+    A Host header that is no name under IDNA (a label over 63 characters,
+    an empty label) makes Werkzeug refuse to bind the URL map: the request
+    fails with BadHost (400) before routing and keeps no URL adapter, so
+    every url_for on the error page raised and the 400 became a 500 on
+    every route (Flask leaves this to the application). The page's links
+    are relative, so any host name builds them.
+    """
+    context = request_ctx._get_current_object()
+    if context.url_adapter is None:
+        context.url_adapter = current_app.url_map.bind(
+            "localhost", script_name=request.script_root or "/", url_scheme=request.scheme
+        )

@@ -22,11 +22,14 @@ CHOICES: dict[str, dict[str, str]] = {
     },
 }
 DEFAULTS = {name: next(iter(values)) for name, values in CHOICES.items()}
+# The longest cookie from_form() writes is under 60 characters; a longer one
+# is read only this far, so a forged giant costs nothing to parse.
+MAX_COOKIE_LENGTH = 200
 
 
 def current() -> dict[str, str]:
     """The reader's settings, defaults where the cookie says nothing valid."""
-    chosen = dict(parse_qsl(request.cookies.get(COOKIE, ""))) if request else {}
+    chosen = dict(parse_qsl(request.cookies.get(COOKIE, "")[:MAX_COOKIE_LENGTH])) if request else {}
     return {name: chosen.get(name) if chosen.get(name) in CHOICES[name] else DEFAULTS[name] for name in CHOICES}
 
 
