@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import store, telemetry
 from aggregator.db import transaction
+from aggregator.fetch import FetchLimits
 from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, utcnow
 from aggregator.resilience import Backoff, Outage
 from aggregator.sync import ConfigSyncer
@@ -41,6 +42,9 @@ class InProcessScheduler:
         self.sessions = sessions
         self.clock = clock or utcnow
         self.tick_seconds = tick_seconds
+        # Rounds are a tick apart plus their own polling, which a slow feed
+        # stretches up to the fetch's time limit: what /healthz allows for.
+        self.round_seconds = tick_seconds + FetchLimits().total_timeout
         self.syncer = ConfigSyncer(config_path, sessions, self.clock) if config_path else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +65,7 @@ class InProcessScheduler:
         """One round: apply an edited feeds.yaml, poll what is due, record the round."""
         if not self._started:
             with transaction(self.sessions) as session:
-                telemetry.scheduler_started(session, scheduler="embedded", now=self.clock(), interval_seconds=self.tick_seconds)
+                telemetry.scheduler_started(session, scheduler="embedded", now=self.clock(), interval_seconds=self.round_seconds)
             self._started = True
         if self.syncer is not None:
             self.syncer.sync_if_changed()
@@ -69,7 +73,7 @@ class InProcessScheduler:
             due = store.due_feed_ids(session, self.clock())
         outcomes = poll_feeds(self.sessions, due) if due else []
         with transaction(self.sessions) as session:
-            telemetry.round_completed(session, scheduler="embedded", now=self.clock(), interval_seconds=self.tick_seconds)
+            telemetry.round_completed(session, scheduler="embedded", now=self.clock(), interval_seconds=self.round_seconds)
         return outcomes
 
     def _run(self) -> None:

@@ -291,10 +291,12 @@ def run_worker(connection: Redis, burst: bool = False, *, stop: threading.Event 
     rq_log.addFilter(complaints)
     backoff = Backoff()
     worked = False
+    interrupted: list[tuple[str, str]] = []  # (job id, worker name) of jobs stopped mid-poll
     try:
         while not stop.is_set():
             try:
                 connection.ping()
+                interrupted = _forget_interrupted(connection, interrupted)
             except REDIS_ERRORS as exc:
                 outage.begin(exc)
                 _wait_or_stop(stop, backoff.next_delay())
@@ -308,7 +310,7 @@ def run_worker(connection: Redis, burst: bool = False, *, stop: threading.Event 
             except REDIS_ERRORS as exc:
                 outage.begin(exc)
             finally:
-                _stop_orphaned_horse(worker)
+                interrupted += _stop_orphaned_horse(worker)
             if stop.is_set():
                 break
             if burst and _queue_is_empty(connection, outage):
@@ -342,8 +344,8 @@ class _RedisComplaints(logging.Filter):
         if isinstance(problem, REDIS_ERRORS):
             self.outage.begin(problem)
             return False
-        if record.levelno >= logging.INFO:
-            self.outage.end()  # RQ goes about its work again
+        if "Job OK" in record.getMessage():
+            self.outage.end()  # RQ reconnected by itself and finished a job
         return True
 
 
@@ -361,13 +363,37 @@ def _new_worker(connection: Redis, stop: threading.Event) -> FeedWorker:
     return worker
 
 
-def _stop_orphaned_horse(worker: Worker) -> None:
-    """Stop a job that RQ's loop left running when it quit on a Redis error."""
+def _stop_orphaned_horse(worker: Worker) -> list[tuple[str, str]]:
+    """Stop a job that RQ's loop left running when it quit on a Redis error; return it."""
     if not worker.horse_pid:
-        return
+        return []
     log.warning("worker: stopping the poll job that was running (pid %s); its feed is queued again", worker.horse_pid)
     worker.kill_horse(signal.SIGKILL)
     worker.wait_for_horse()
+    return [(execution.job_id, worker.name) for execution in worker.executions.values()]
+
+
+def _forget_interrupted(connection: Redis, interrupted: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Remove the records of jobs stopped mid-poll, once Redis answers, so their feeds are queued again at once.
+
+    Without this they would stay "started" until RQ calls them abandoned,
+    a minute past their last heartbeat. A job of the same id that another
+    worker took meanwhile (Redis came back empty) is left alone.
+    """
+    queue = Queue(QUEUE_NAME, connection=connection)
+    for identifier, worker_name in interrupted:
+        try:
+            job = Job.fetch(identifier, connection=connection)
+            stale = job.worker_name == worker_name and job.get_status(refresh=False) == JobStatus.STARTED
+        except NoSuchJobError:
+            continue
+        except REDIS_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - half-written records of that very job
+            stale = True
+        if stale:
+            purge_job(queue, identifier)
+    return []
 
 
 def _wait_or_stop(stop: threading.Event, seconds: float) -> None:
