@@ -1,5 +1,6 @@
 # The two commands of the README:
 #   make run    set up .venv, install, serve the site on http://127.0.0.1:5000
+#               (PORT=5050 make run for another port, HOST=0.0.0.0 for every interface)
 #   make test   set up .venv with the test tools, run the whole test suite
 # Both install the exact versions of the lock files, so every machine runs
 # the same code.

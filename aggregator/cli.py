@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
 import threading
 import time
@@ -16,8 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import __version__, reading, store
-from aggregator.config import Config, ConfigError, default_config_path, load_config
-from aggregator.db import database_url, make_engine, migrate, session_factory, transaction
+from aggregator.config import Config, ConfigError, base_url_from_environment, default_config_path, load_config
+from aggregator.db import database_url, describe_database_error, make_engine, migrate, session_factory, sqlite_file, transaction
+from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.poll import PollOutcome, poll_feeds, utcnow
 from aggregator.sync import SyncReport, sync_config
 from aggregator.web.dates import ago
@@ -29,6 +33,34 @@ config_option = click.option(
     default=None,
     help="The feeds file (default: $AGGREGATOR_CONFIG, else ./feeds.yaml).",
 )
+LOG_FORMAT_KEY = "aggregator.log_format"
+
+
+def _remember_log_format(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    ctx.meta[LOG_FORMAT_KEY] = value
+    return value
+
+
+# Read by _setup_logging, so that a command takes the option without a parameter of its own.
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    envvar="AGGREGATOR_LOG_FORMAT",
+    expose_value=False,
+    callback=_remember_log_format,
+    help="Log lines as text, or as one JSON object per line for log shippers ($AGGREGATOR_LOG_FORMAT).",
+)
+
+
+class OperatorError(click.ClickException):
+    """A reason the command cannot run, said in one line with what to do; exit 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"aggregator: {self.format_message()}", file=file, err=True)
 
 
 def main() -> None:
@@ -39,6 +71,10 @@ def main() -> None:
 @click.version_option(__version__, prog_name="aggregator")
 def cli() -> None:
     """A reading room for therapy writers: gather their feeds, serve them as one site."""
+    try:
+        base_url_from_environment()
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from None
 
 
 # -- helpers -------------------------------------------------------------------
@@ -59,12 +95,17 @@ def _load_config_or_exit(path: Path) -> Config:
         sys.exit(1)
 
 
-def _open_database() -> sessionmaker[Session]:
+def _open_database(config_path: Path | None = None) -> sessionmaker[Session]:
+    """Open and migrate the database of `config_path`; say where when this creates its SQLite file."""
+    url = database_url(config_path)
+    new_file = (file := sqlite_file(url)) is not None and not file.exists()
     try:
-        engine = make_engine(writer=True)
+        engine = make_engine(url, writer=True)
         migrate(engine)
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"cannot open the database: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+        raise OperatorError(describe_database_error(url, exc)) from None
+    if new_file:
+        click.echo(f"aggregator: created the SQLite database {file} (DATABASE_URL chooses another)", err=True)
     return session_factory(engine)
 
 
@@ -74,7 +115,8 @@ def _sync(sessions: sessionmaker[Session], config: Config) -> SyncReport:
 
 
 def _setup_logging(level: int) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    context = click.get_current_context(silent=True)
+    setup_logging(level, context.meta.get(LOG_FORMAT_KEY, "text") if context else "text")
 
 
 # -- commands ------------------------------------------------------------------
@@ -96,8 +138,8 @@ def check(config_path: Path | None) -> None:
 
 
 def _feed_warnings(path: Path, config: Config) -> list[str]:
-    url = database_url()
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    url = database_url(path)
+    if (file := sqlite_file(url)) is not None and not file.exists():
         return []  # no database yet: nothing polled, nothing to say (and none is made)
     try:
         engine = make_engine(url)
@@ -125,7 +167,7 @@ def _feed_warnings(path: Path, config: Config) -> list[str]:
 def sync(config_path: Path | None) -> None:
     """Apply the feeds file to the database; print what was added, changed, retired."""
     config = _load_config_or_exit(_config_path(config_path))
-    report = _sync(_open_database(), config)
+    report = _sync(_open_database(config.path), config)
     for line in report.lines():
         click.echo(line)
     click.echo(report.summary())
@@ -135,12 +177,13 @@ def sync(config_path: Path | None) -> None:
 @click.argument("feeds", nargs=-1)
 @click.option("--all", "poll_all", is_flag=True, help="Poll every feed now, whatever its schedule.")
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per poll.")
+@log_format_option
 @config_option
 def poll(feeds: Sequence[str], poll_all: bool, verbose: bool, config_path: Path | None) -> None:
     """Sync, then poll due feeds (or FEEDS: author slugs or feed URLs) inline."""
     _setup_logging(logging.INFO if verbose else logging.ERROR)
     config = _load_config_or_exit(_config_path(config_path))
-    sessions = _open_database()
+    sessions = _open_database(config.path)
     report = _sync(sessions, config)
     if not report.unchanged:
         click.echo(report.summary())
@@ -254,7 +297,7 @@ def import_opml(opml_file: Path, write: bool, config_path: Path | None) -> None:
 @config_option
 def status(config_path: Path | None) -> None:
     """Print every feed's health, sick feeds first (as /status shows it)."""
-    sessions = _open_database()
+    sessions = _open_database(_config_path(config_path))
     with sessions() as session:
         feeds = reading.feed_health(session)
         notices = reading.feed_notices(session)
@@ -300,22 +343,29 @@ def _until(moment, now) -> str:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Do not poll in this process.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
+@log_format_option
 @config_option
 def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: Path | None) -> None:
-    """Serve the site; without REDIS_URL, also poll feeds.yaml on schedule."""
-    import waitress
+    """Serve the site; without REDIS_URL, also poll feeds.yaml on schedule.
 
+    Logs one line per request (method, path, status, duration_ms).
+    """
     from aggregator.embedded import InProcessScheduler
+    from aggregator.logs import AccessLog
     from aggregator.web import create_app
 
     _setup_logging(logging.INFO)
     path = _config_path(config_path)
-    sessions = _open_database()
+    app = create_app(engine=make_engine(database_url(path)))
+    # Listening first makes a taken port one line at once, not a traceback
+    # after the first round; requests that come meanwhile wait their turn.
+    server = _listen(AccessLog(app), host, port, threads)
+    sessions = _open_database(path)
     scheduler = None
     if not no_scheduler and not os.environ.get("REDIS_URL"):
         scheduler = InProcessScheduler(sessions, path)
-        # The first round runs before the site opens, so a new site shows
-        # its posts at once; slow feeds are bounded by the fetch timeouts.
+        # The first round runs before requests are answered, so a new site
+        # shows its posts at once; slow feeds are bounded by the fetch timeouts.
         scheduler.run_once()
         scheduler.start()
     elif path.exists():
@@ -324,18 +374,50 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: P
         except ConfigError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
-    app = create_app(engine=make_engine())
     polling = "polling in-process" if scheduler else ("polling through RQ" if os.environ.get("REDIS_URL") else "not polling")
     click.echo(f"Serving {path} on http://{host}:{port}/ ({polling}). Press Ctrl+C to stop.")
+    # systemd and honcho stop with SIGTERM: finish the requests under way, as on Ctrl+C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="aggregator", _quiet=True)
+        server.run()
     finally:
         if scheduler is not None:
             scheduler.stop()
 
 
+def _listen(app, host: str, port: int, threads: int):
+    """Bind the site's socket and return the waitress server that will answer on it."""
+    from waitress.server import create_server
+
+    try:
+        return create_server(app, host=host, port=port, threads=threads, ident="aggregator")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            other = _free_port_after(host, port)
+            raise OperatorError(
+                f"port {port} on {host} is in use; choose another with --port {other} (or PORT={other} make run)"
+            ) from None
+        raise OperatorError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; choose another --host or --port") from None
+    except ValueError:  # waitress's word for a host name that does not resolve
+        raise OperatorError(f"cannot listen on {host} port {port}: no such address; try --host 127.0.0.1") from None
+
+
+def _free_port_after(host: str, port: int, tries: int = 50) -> int:
+    """The first port after `port` that `host` can listen on (to suggest one that works)."""
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    return 5050
+
+
 @cli.command()
 @click.option("--burst", is_flag=True, help="Work until the queue is empty, then stop.")
+@log_format_option
 @config_option
 def worker(burst: bool, config_path: Path | None) -> None:
     """Run an RQ worker for poll jobs (needs REDIS_URL).
@@ -350,13 +432,14 @@ def worker(burst: bool, config_path: Path | None) -> None:
         connection = connect()
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    _open_database()  # the schema must exist before the first job
+    _open_database(_config_path(config_path))  # the schema must exist before the first job
     run_worker(connection, burst=burst)
 
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Enqueue what is due now, then stop.")
 @click.option("--every", default=30.0, show_default=True, type=float, help="Seconds between rounds.")
+@log_format_option
 @config_option
 def schedule(once: bool, every: float, config_path: Path | None) -> None:
     """Sync feeds.yaml and enqueue due polls into RQ, one job per feed at a time."""
@@ -368,7 +451,7 @@ def schedule(once: bool, every: float, config_path: Path | None) -> None:
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     path = _config_path(config_path)
-    sessions = _open_database()
+    sessions = _open_database(path)
     if once:
         config = _load_config_or_exit(path)
         _sync(sessions, config)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -22,6 +24,7 @@ from aggregator.boilerplate import curator_rule
 from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
 
 DEFAULT_CONFIG_PATH = "feeds.yaml"
+BASE_URL_VARIABLE = "AGGREGATOR_BASE_URL"
 DEFAULT_INTERVAL = 30 * 60
 DEFAULT_MIN_INTERVAL = 15 * 60
 DEFAULT_MAX_INTERVAL = 6 * 3600
@@ -137,6 +140,40 @@ class Config:
 
 def default_config_path() -> Path:
     return Path(os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def is_web_address(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def base_url_from_environment() -> str | None:
+    """AGGREGATOR_BASE_URL without a trailing slash; None when unset or empty.
+
+    Raises ValueError, in words for an operator, when it is not a web address.
+    """
+    value = os.environ.get(BASE_URL_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not is_web_address(value):
+        raise ValueError(f"{BASE_URL_VARIABLE} (which overrides site.base_url) must be an http:// or https:// address, not {value!r}")
+    return value.rstrip("/")
+
+
+def site_with_environment(site: SiteConfig) -> SiteConfig:
+    """`site` with its base_url overridden by AGGREGATOR_BASE_URL when that is set."""
+    base_url = base_url_from_environment()
+    return replace(site, base_url=base_url) if base_url else site
+
+
+def site_from_settings(stored: Mapping[str, Any] | None) -> SiteConfig:
+    """The site settings as sync stored them (defaults before the first sync), AGGREGATOR_BASE_URL applied.
+
+    A web process or worker may run with an environment of its own, so the
+    override is applied where settings are read, not only where they are stored.
+    """
+    known = {key: value for key, value in (stored or {}).items() if key in SiteConfig.__dataclass_fields__}
+    return site_with_environment(SiteConfig(**known))
 
 
 def parse_interval(text: str) -> int:
@@ -257,8 +294,7 @@ class _Reader:
         value = self.text(node, what, required)
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if not is_web_address(value):
             self.error(node, f"{what} must be an http:// or https:// address, not {value!r}")
             return None
         return value
@@ -317,16 +353,20 @@ class _Reader:
         return ScheduleConfig(interval=interval, min_interval=low, max_interval=high, max_per_host=per_host)
 
     def read_site(self, node: yaml.Node | None) -> SiteConfig:
-        if node is None:
-            return SiteConfig()
-        site = self.mapping(node, "site", ("title", "base_url", "description"))
+        """The `site:` settings, with AGGREGATOR_BASE_URL applied so that sync stores it."""
+        fields = self.mapping(node, "site", ("title", "base_url", "description")) if node is not None else {}
         defaults = SiteConfig()
-        base_url = self.url(site.get("base_url"), "site.base_url")
-        return SiteConfig(
-            title=self.text(site.get("title"), "site.title") or defaults.title,
+        base_url = self.url(fields.get("base_url"), "site.base_url")
+        site = SiteConfig(
+            title=self.text(fields.get("title"), "site.title") or defaults.title,
             base_url=(base_url or defaults.base_url).rstrip("/"),
-            description=self.text(site.get("description"), "site.description") or defaults.description,
+            description=self.text(fields.get("description"), "site.description") or defaults.description,
         )
+        try:
+            return site_with_environment(site)
+        except ValueError as exc:
+            self.error(fields.get("base_url", node), str(exc))
+            return site
 
     def read_aliases(self, aliases_node: yaml.Node | None) -> dict[str, str]:
         if aliases_node is None or (isinstance(aliases_node, yaml.ScalarNode) and aliases_node.tag == _NULL):

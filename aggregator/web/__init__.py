@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from aggregator.clean import EMBED_HOSTS
+from aggregator.config import base_url_from_environment
 from aggregator.db import make_engine, session_factory
 from aggregator.resources import resource_dir
 from aggregator.web import dates
@@ -40,7 +41,13 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 
 def create_app(database_url: str | None = None, *, engine: Engine | None = None, **settings: Any) -> Flask:
-    """Create the site. `engine` wins over `database_url`, which wins over DATABASE_URL."""
+    """Create the site. `engine` wins over `database_url`, which wins over DATABASE_URL.
+
+    With none of them, the database is the SQLite file beside the feeds file
+    ($AGGREGATOR_CONFIG, else ./feeds.yaml), as for the `aggregator` command.
+    A bad AGGREGATOR_BASE_URL is refused here, at start, not on every page.
+    """
+    base_url_from_environment()
     app = Flask(
         __name__,
         template_folder=str(resource_dir("templates")),
