@@ -39,6 +39,11 @@ PROCESSING_ALLOWANCE = timedelta(seconds=60)
 
 Clock = Callable[[], datetime]
 
+# Claims this process could not release because the database went away, by
+# feed id: its next poll of the feed releases them instead of waiting for
+# them to expire (its own live process keeps them from counting as dead).
+_left_claims: dict[int, str] = {}
+
 
 class InfrastructureUnavailable(Exception):
     """A service the poll needs (the database, the queue's Redis) is away: no fault of the feed."""
@@ -150,13 +155,19 @@ class Poller:
         holder = store.new_poller_id()
         until = now + timedelta(seconds=self.fetcher.limits.total_timeout) + PROCESSING_ALLOWANCE
         with transaction(self.sessions) as session:
+            if (left := _left_claims.get(feed.id)) is not None:
+                store.release_claim(session, feed.id, left)
             busy_with = store.claim_feed(session, feed.id, holder=holder, now=now, until=until)
+        if left is not None:
+            _left_claims.pop(feed.id, None)
         if busy_with is not None:
             return PollOutcome(feed.id, feed.source, feed.author_slug, "skipped", error=f"being polled by {busy_with}")
         try:
             return self._poll_recorded(feed, _Recorder(holder, started), raise_unexpected)
-        except Exception:
+        except Exception as exc:
             self._release_quietly(feed.id, holder)
+            if is_infrastructure_failure(exc):
+                return PollOutcome(feed.id, feed.source, feed.author_slug, "unavailable", error=_unavailable(exc))
             raise
 
     def _poll_recorded(self, feed: store.FeedState, record: _Recorder, raise_unexpected: bool) -> PollOutcome:
@@ -186,8 +197,9 @@ class Poller:
         try:
             with transaction(self.sessions) as session:
                 store.release_claim(session, feed_id, holder)
-        except Exception:  # noqa: BLE001 - the claim expires by itself
-            log.debug("feed_id=%s claim left to expire", feed_id)
+        except Exception:  # noqa: BLE001 - the database may be away: released at the feed's next poll
+            _left_claims[feed_id] = holder
+            log.debug("feed_id=%s claim left for the next poll to release", feed_id)
 
     def _poll(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         rules = cleaning_version(feed.boilerplate)
