@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from aggregator.config import Config, ConfigError, base_url_from_environment, de
 from aggregator.db import database_url, describe_database_error, make_engine, migrate, session_factory, sqlite_file, transaction
 from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.poll import PollOutcome, poll_feeds, utcnow
+from aggregator.resilience import describe
 from aggregator.sync import SyncReport, sync_config
 from aggregator.web.dates import ago
 
@@ -183,28 +185,51 @@ def poll(feeds: Sequence[str], poll_all: bool, verbose: bool, config_path: Path 
     """Sync, then poll due feeds (or FEEDS: author slugs or feed URLs) inline."""
     _setup_logging(logging.INFO if verbose else logging.ERROR)
     config = _load_config_or_exit(_config_path(config_path))
-    sessions = _open_database(config.path)
-    report = _sync(sessions, config)
+    try:
+        sessions = _open_database(config.path)
+        report = _sync(sessions, config)
+        with sessions() as session:
+            if feeds:
+                feed_ids, unknown = store.find_feed_ids(session, feeds)
+            elif poll_all:
+                feed_ids, unknown = store.active_feed_ids(session), []
+            else:
+                feed_ids, unknown = store.due_feed_ids(session, utcnow()), []
+    except (click.ClickException, SQLAlchemyError) as exc:
+        _exit_database_unreachable(exc)
     if not report.unchanged:
         click.echo(report.summary())
-    with sessions() as session:
-        if feeds:
-            feed_ids, unknown = store.find_feed_ids(session, feeds)
-            if unknown:
-                raise click.UsageError(
-                    f"no feed matches {', '.join(repr(u) for u in unknown)}; name an author slug or a feed URL from feeds.yaml"
-                )
-        elif poll_all:
-            feed_ids = store.active_feed_ids(session)
-        else:
-            feed_ids = store.due_feed_ids(session, utcnow())
+    if unknown:
+        raise click.UsageError(
+            f"no feed matches {', '.join(repr(u) for u in unknown)}; name an author slug or a feed URL from feeds.yaml"
+        )
     if not feed_ids:
         click.echo("No feed is due; use --all to poll every feed now.")
         return
     started = time.monotonic()
-    # A feed named on the command line is polled even if it answered 410.
-    outcomes = _poll_with_progress(sessions, feed_ids, force=bool(feeds))
+    try:
+        # A feed named on the command line is polled even if it answered 410.
+        outcomes = _poll_with_progress(sessions, feed_ids, force=bool(feeds))
+    except SQLAlchemyError as exc:
+        _exit_database_unreachable(exc)
     click.echo(_poll_summary(outcomes, time.monotonic() - started))
+    sys.exit(_poll_exit_code(outcomes))
+
+
+def _exit_database_unreachable(exc: Exception) -> NoReturn:
+    """Exit 2: nothing could be polled without the database."""
+    message = exc.format_message() if isinstance(exc, click.ClickException) else f"the database went away: {describe(exc)}"
+    click.echo(f"aggregator: {message}", err=True)
+    click.echo("Nothing was polled: the database could not be reached (exit 2).", err=True)
+    sys.exit(2)
+
+
+def _poll_exit_code(outcomes: list[PollOutcome]) -> int:
+    """0 when every feed polled (or was not modified), 1 when some failed, 2 when all did or the database was away."""
+    broken = [outcome for outcome in outcomes if outcome.failed or outcome.unavailable]
+    if any(outcome.unavailable for outcome in outcomes) or (broken and len(broken) == len(outcomes)):
+        return 2
+    return 1 if broken else 0
 
 
 def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int], force: bool) -> list[PollOutcome]:
@@ -241,7 +266,10 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     results = Counter(outcome.result for outcome in outcomes)
     new = sum(outcome.new for outcome in outcomes)
     updated = sum(outcome.updated for outcome in outcomes)
-    labels = (("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("deferred", "deferred"), ("skipped", "skipped"))
+    labels = (
+        ("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("deferred", "deferred"),
+        ("skipped", "skipped"), ("unavailable", "not polled: database away"),
+    )  # fmt: skip
     parts = [f"{results[name]} {label}" for name, label in labels if results[name]]
     lines = [
         f"Polled {len(outcomes)} feed{'s' if len(outcomes) != 1 else ''} in {seconds:.1f} s: {', '.join(parts)}; "
@@ -251,6 +279,16 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     if failed:
         lines.append(f"Failed ({len(failed)}): their stored entries are kept; fix the feed or its entry in feeds.yaml.")
         lines += [f"  {o.author_slug}  {o.source}\n    {o.error}" for o in failed]
+    unavailable = [outcome for outcome in outcomes if outcome.unavailable]
+    if unavailable:
+        lines.append(
+            f"Not polled ({len(unavailable)}): the database went away during the run; those feeds are not blamed "
+            "and stay due for the next poll."
+        )
+    if unavailable:
+        lines.append("The database was away (exit 2).")
+    elif code := _poll_exit_code(outcomes):
+        lines.append("Every feed failed (exit 2)." if code == 2 else "Some feeds failed (exit 1).")
     warned = [outcome for outcome in outcomes if outcome.warnings]
     if warned:
         lines.append("Warnings:")
@@ -343,9 +381,10 @@ def _until(moment, now) -> str:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Do not poll in this process.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
+@click.option("--every", default=30.0, show_default=True, type=float, help="Seconds between in-process polling rounds.")
 @log_format_option
 @config_option
-def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: Path | None) -> None:
+def serve(host: str, port: int, no_scheduler: bool, threads: int, every: float, config_path: Path | None) -> None:
     """Serve the site; without REDIS_URL, also poll feeds.yaml on schedule.
 
     Logs one line per request (method, path, status, duration_ms).
@@ -363,10 +402,10 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int, config_path: P
     sessions = _open_database(path)
     scheduler = None
     if not no_scheduler and not os.environ.get("REDIS_URL"):
-        scheduler = InProcessScheduler(sessions, path)
+        scheduler = InProcessScheduler(sessions, path, tick_seconds=every)
         # The first round runs before requests are answered, so a new site
         # shows its posts at once; slow feeds are bounded by the fetch timeouts.
-        scheduler.run_once()
+        scheduler.first_round()
         scheduler.start()
     elif path.exists():
         try:
@@ -429,10 +468,14 @@ def worker(burst: bool, config_path: Path | None) -> None:
 
     _setup_logging(logging.INFO)
     try:
-        connection = connect()
+        # A Redis that is down now is waited for, like one that goes away later.
+        connection = connect(check=False)
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
-    _open_database(_config_path(config_path))  # the schema must exist before the first job
+    path = _config_path(config_path)
+    _open_database(path)  # the schema must exist before the first job
+    # Jobs open the database themselves: the same file as this command's.
+    os.environ.setdefault("DATABASE_URL", database_url(path))
     run_worker(connection, burst=burst)
 
 
@@ -443,11 +486,14 @@ def worker(burst: bool, config_path: Path | None) -> None:
 @config_option
 def schedule(once: bool, every: float, config_path: Path | None) -> None:
     """Sync feeds.yaml and enqueue due polls into RQ, one job per feed at a time."""
+    from redis.exceptions import RedisError
+
     from workers.queue import RedisUnavailable, connect, run_scheduler
 
     _setup_logging(logging.INFO)
     try:
-        connection = connect()
+        # The loop waits for a Redis that is down; one round needs it now.
+        connection = connect(check=once)
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     path = _config_path(config_path)
@@ -455,5 +501,15 @@ def schedule(once: bool, every: float, config_path: Path | None) -> None:
     if once:
         config = _load_config_or_exit(path)
         _sync(sessions, config)
-    report = run_scheduler(sessions, connection, None if once else path, utcnow, once=once, tick_seconds=every)
-    click.echo(report.summary())
+        try:
+            report = run_scheduler(sessions, connection, None, utcnow, once=True, tick_seconds=every)
+        except (RedisError, SQLAlchemyError) as exc:
+            raise click.ClickException(f"the round could not be completed: {type(exc).__name__}: {exc}") from None
+        click.echo(report.summary())
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"Scheduling polls of {path} every {every:g} s; stop with Ctrl+C.", err=True)
+    run_scheduler(sessions, connection, path, utcnow, tick_seconds=every, stop=stop)
+    click.echo("Scheduler stopped.", err=True)

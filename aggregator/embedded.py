@@ -76,22 +76,27 @@ class InProcessScheduler:
             telemetry.round_completed(session, scheduler="embedded", now=self.clock(), interval_seconds=self.round_seconds)
         return outcomes
 
+    def first_round(self) -> None:
+        """Run one round now, before the site opens, as the thread would: an outage is logged, never raised."""
+        self._round()
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                outcomes = self.run_once()
-            except Exception as exc:
-                if not is_infrastructure_failure(exc):
-                    log.exception("scheduler round failed; the next one runs in %s s", self.tick_seconds)
-                    self._stop.wait(self.tick_seconds)
-                    continue
-                self._outage.begin(exc)
-                self._stop.wait(self._backoff.next_delay())
-                continue
-            if any(outcome.unavailable for outcome in outcomes):
-                # The database went away during the round: its feeds stay due.
-                self._stop.wait(self._backoff.next_delay())
-                continue
-            self._outage.end()
-            self._backoff.reset()
-            self._stop.wait(self.tick_seconds)
+            self._stop.wait(self._round())
+
+    def _round(self) -> float:
+        """Run a round; return how long to wait before the next one."""
+        try:
+            outcomes = self.run_once()
+        except Exception as exc:
+            if not is_infrastructure_failure(exc):
+                log.exception("scheduler round failed; the next one runs in %s s", self.tick_seconds)
+                return self.tick_seconds
+            self._outage.begin(exc)
+            return self._backoff.next_delay()
+        if any(outcome.unavailable for outcome in outcomes):
+            # The database went away during the round: its feeds stay due.
+            return self._backoff.next_delay()
+        self._outage.end()
+        self._backoff.reset()
+        return self.tick_seconds

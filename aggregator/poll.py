@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import schedule, store, telemetry
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
-from aggregator.config import ScheduleConfig
+from aggregator.config import ScheduleConfig, base_url_from_environment
 from aggregator.db import transaction
 from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
 from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
@@ -50,12 +50,22 @@ class InfrastructureUnavailable(Exception):
 
 
 def is_infrastructure_failure(exc: BaseException) -> bool:
-    """Whether `exc` means the database or Redis is away, not that the feed is bad."""
-    if isinstance(exc, InfrastructureUnavailable | sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError):
+    """Whether `exc` means the database or Redis is away, not that the feed is bad (or the code)."""
+    if isinstance(exc, InfrastructureUnavailable | sa_exc.DisconnectionError | sa_exc.TimeoutError):
+        return True  # sa_exc.TimeoutError: no connection could be had from the pool
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
         return True
-    if isinstance(exc, sa_exc.TimeoutError):  # no connection could be had from the pool
-        return True
-    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    # SQLite says OperationalError for a missing table too; only these mean "not reachable now".
+    if type(exc.orig).__module__ == "sqlite3":
+        return any(sign in str(exc.orig) for sign in _SQLITE_UNAVAILABLE)
+    return True
+
+
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk I/O error", "database is busy")
 
 
 def utcnow() -> datetime:
@@ -107,7 +117,7 @@ class Poller:
             known = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
         self.schedule = ScheduleConfig(**{k: v for k, v in known.items() if k in ScheduleConfig.__dataclass_fields__})
         self.fetcher = Fetcher(
-            limits, site_url=site.get("base_url"), limiter=limiter or LocalHostLimiter(self.schedule.max_per_host)
+            limits, site_url=base_url_from_environment() or site.get("base_url"), limiter=limiter or LocalHostLimiter(self.schedule.max_per_host)
         )
 
     def __enter__(self) -> Poller:
@@ -204,10 +214,10 @@ class Poller:
     def _poll(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         rules = cleaning_version(feed.boilerplate)
         if rules == feed.cleaned_with:
-            request = FetchRequest(feed.fetch_location, feed.etag, feed.last_modified)
+            request = FetchRequest(feed.fetch_location, feed.etag, feed.last_modified, source=feed.source)
         else:
             # New cleaning rules: read the feed in full and clean its entries again.
-            request = FetchRequest(feed.fetch_location)
+            request = FetchRequest(feed.fetch_location, source=feed.source)
         response = self.fetcher.fetch(request)
         now = self.clock()
         moved_to = _moved_to(feed, response.permanent_redirect)

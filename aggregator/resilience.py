@@ -9,8 +9,11 @@ begins and when it ends, not at every retry.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import time
+from pathlib import Path
 
 
 class Backoff:
@@ -61,3 +64,30 @@ def describe(exc: BaseException) -> str:
     """The first line of an exception, with its type: enough for a log line."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {detail[0][:200]}" if detail else type(exc).__name__
+
+
+def local_process_has_ended(host: str | None, pid: int | None) -> bool:
+    """Whether `pid` on `host` is a process of this machine that no longer runs.
+
+    A worker killed mid-poll leaves records naming it; on the machine it ran
+    on they can be known stale at once instead of when they expire. A
+    process on another machine is never judged from here.
+    """
+    if not host or not pid or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process nobody reaped yet still answers kill(pid, 0); it has ended all the same."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here: trust kill()
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aggregator.models import Author, Entry, EntryTag, Feed, Setting, Tag
+from aggregator.resilience import local_process_has_ended
 from aggregator.tagging import Tag as TagName
 
 SITE_KEY = "site"
@@ -327,18 +328,9 @@ def poller_is_dead(holder: str) -> bool:
     """Whether a claim's holder is a process of this machine that has ended."""
     try:
         host, pid, _ = holder.rsplit(":", 2)
-        pid_number = int(pid)
+        return local_process_has_ended(host, int(pid))
     except ValueError:
         return False
-    if host != socket.gethostname():
-        return False  # another machine's worker: only its claim's expiry frees it
-    try:
-        os.kill(pid_number, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def recent_entry_count(session: Session, feed_id: int, since: datetime) -> int:

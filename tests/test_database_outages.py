@@ -285,9 +285,6 @@ def healthz(port: int) -> tuple[int, dict]:
         return 0, {}
 
 
-# The drill needs rounds a second apart; until serve takes `--every`, it
-# fails, and once it does, this mark fails the run until it is taken away.
-@pytest.mark.xfail(reason="`aggregator serve --every S` does not exist yet", raises=AssertionError, strict=True)
 def test_serve_waits_out_the_database_and_applies_an_edit_made_meanwhile(
     direct, proxied_url, proxy, run_aggregator, feed_server, tmp_path
 ):

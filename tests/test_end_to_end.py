@@ -89,14 +89,34 @@ def test_poll_names_feeds_by_author_or_url(database_url, site_config, run_aggreg
     assert "no feed matches 'nobody'" in unknown.stderr
 
 
-def test_poll_reports_failed_feeds_and_still_exits_0(database_url, site_config, run_aggregator, feed_server):
+def test_poll_reports_failed_feeds_and_exits_1_when_some_failed(database_url, site_config, run_aggregator, feed_server):
     run_aggregator.env["DATABASE_URL"] = database_url
     feed_server.script(FEEDS[1], status=503, body=b"busy")
-    result = run_aggregator("poll")
-    assert result.returncode == 0
+    result = run_aggregator("poll", check=False)
+    assert result.returncode == 1
     assert "2 ok, 1 failed" in result.stdout
     assert "Failed (1): their stored entries are kept" in result.stdout
     assert "the server answered 503 Service Unavailable: a server error; it is usually temporary" in result.stdout
+    assert "Some feeds failed (exit 1)." in result.stdout
+    # Polled again, nothing new: all fine, exit 0.
+    feed_server.unscript(FEEDS[1])
+    assert run_aggregator("poll", feed_server.url(FEEDS[1])).returncode == 0
+
+
+def test_poll_exits_2_when_every_feed_failed(database_url, site_config, run_aggregator, feed_server):
+    run_aggregator.env["DATABASE_URL"] = database_url
+    for name in FEEDS:
+        feed_server.script(name, status=500, body=b"down")
+    result = run_aggregator("poll", check=False)
+    assert result.returncode == 2
+    assert "3 failed" in result.stdout and "Every feed failed (exit 2)." in result.stdout
+
+
+def test_poll_exits_2_when_the_database_cannot_be_reached(site_config, run_aggregator):
+    run_aggregator.env["DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:9/nowhere?connect_timeout=2"
+    result = run_aggregator("poll", check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.strip()
 
 
 def test_poll_refuses_a_broken_feeds_file(database_url, tmp_path, run_aggregator):
@@ -185,7 +205,7 @@ def test_worker_and_schedule_need_redis(run_aggregator, site_config):
 def test_status_command_prints_the_health_table(database_url, site_config, run_aggregator, feed_server):
     run_aggregator.env["DATABASE_URL"] = database_url
     feed_server.script(FEEDS[1], status=404, body=b"nope")
-    run_aggregator("poll")
+    assert run_aggregator("poll", check=False).returncode == 1
     lines = run_aggregator("status").stdout.splitlines()
     assert lines[0].split() == ["feed", "last", "check", "last", "ok", "http", "entries", "next", "check", "errors", "problem"]
     assert lines[1].startswith(f"samuel: {feed_server.url(FEEDS[1])}")  # the sick feed first

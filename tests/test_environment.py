@@ -79,7 +79,6 @@ def test_sync_stores_the_base_url_of_the_environment_for_feeds_opml_and_polls(
     assert f"(+{PUBLIC})" in user_agent
 
 
-@pytest.mark.xfail(strict=True, reason="needs aggregator/web/pages.py site() to read through config.site_from_settings")
 def test_a_web_process_applies_its_own_base_url_without_a_sync(tmp_path, monkeypatch, run_aggregator, sqlite_url):
     _site(tmp_path)
     run_aggregator.env["DATABASE_URL"] = sqlite_url

@@ -5,6 +5,8 @@ no feed blamed. The Redis server is the test's own, on a port of its own."""
 from __future__ import annotations
 
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,12 +15,16 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq import Queue
+from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select, update
 
 from aggregator.db import make_engine, session_factory, transaction
 from aggregator.models import Entry, Feed
 from tests.conftest import _service_missing
+from tests.processes import kill_session
 from tests.redisserver import RedisServer
+from workers.queue import QUEUE_NAME
 
 pytestmark = pytest.mark.redis
 WRITERS = 6
@@ -174,3 +180,46 @@ def test_a_worker_waits_for_a_redis_that_is_down_when_it_starts(redis_server, fe
     assert worker.returncode == 0, output
     assert output.count("is unavailable") == 1, output
     assert "is back after" in output, output
+
+
+def test_a_worker_killed_again_and_again_leaves_nothing_that_blocks_the_next_round(
+    redis_server, feed_server, run_aggregator, sqlite_url, tmp_path
+):
+    from workers.limits import lease_seconds_for
+    from aggregator.fetch import FetchLimits
+
+    slow_feeds(feed_server, tmp_path)
+    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
+    database = Database(sqlite_url)
+    client = redis_server.client()
+    slots = "aggregator:host-slots:127.0.0.1"
+    chance = random.Random(8)
+    for _ in range(8):
+        scheduled = run_aggregator("schedule", "--once")  # never crashes on what the last kill left
+        assert "enqueued" in scheduled.stdout
+        victim = start(run_aggregator, "worker")
+        time.sleep(chance.uniform(0.3, 2.5))
+        kill_session(victim.pid)  # the worker and its work horse
+        victim.communicate(timeout=10)
+        killed_at = time.time()
+        # A slot the dead worker held expires within the fetch's own time limit.
+        leases = client.zrange(slots, 0, -1, withscores=True)
+        assert all(expires <= killed_at + lease_seconds_for(FetchLimits()) + 1 for _, expires in leases), leases
+        assert lease_seconds_for(FetchLimits()) <= FetchLimits().total_timeout
+
+    # The round after the last kill queues every feed still due at once:
+    # the jobs the dead worker had started are cleared, not waited for.
+    database.make_all_due()
+    summary = run_aggregator("schedule", "--once").stdout
+    enqueued, queued = (int(n) for n in re.search(r"enqueued (\d+) due feed\(s\); (\d+) already queued", summary).groups())
+    assert enqueued + queued == WRITERS
+    queue = Queue(QUEUE_NAME, connection=client)
+    assert StartedJobRegistry(queue=queue).get_job_ids() == [] and queue.count == WRITERS
+    run_aggregator("worker", "--burst", timeout=120)
+    total, distinct = database.entries()
+    assert total == distinct == WRITERS * ENTRIES_EACH
+    for feed in database.feeds():
+        assert feed.last_success_at is not None, feed.source
+        assert feed.error_count == 0 and feed.last_error is None and feed.polled_by is None, (feed.source, feed.last_error)
+    client.close()
+    database.engine.dispose()

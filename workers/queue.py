@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import store, telemetry
 from aggregator.db import transaction
 from aggregator.poll import is_infrastructure_failure
-from aggregator.resilience import Backoff, Outage, describe
+from aggregator.resilience import Backoff, Outage, describe, local_process_has_ended
 from aggregator.sync import ConfigSyncer
 
 log = logging.getLogger("workers.queue")
@@ -128,6 +128,12 @@ def _make_way(queue: Queue, feed_id: int, on_failed_job: Callable[[int, str], No
         purge_job(queue, job_id(feed_id))
         return True
     if status not in FINISHED_STATES:
+        if status == JobStatus.STARTED and _worker_has_ended(queue.connection, existing.worker_name):
+            # Its worker was killed on this machine: clear the job now rather
+            # than when its heartbeat expires, a minute on.
+            log.warning("feed_id=%s its job's worker is gone; queued again", feed_id)
+            purge_job(queue, job_id(feed_id))
+            return True
         return False
     if status != JobStatus.FINISHED and on_failed_job is not None:
         on_failed_job(feed_id, _failure_reason(existing))
@@ -141,6 +147,16 @@ def _make_way(queue: Queue, feed_id: int, on_failed_job: Callable[[int, str], No
         log.info("feed_id=%s removing its old job by hand (%s)", feed_id, describe(exc))
         purge_job(queue, job_id(feed_id))
     return True
+
+
+def _worker_has_ended(connection: Redis, worker_name: str | None) -> bool:
+    if not worker_name:
+        return False
+    host, pid = connection.hmget(Worker.redis_worker_namespace_prefix + worker_name, "hostname", "pid")
+    try:
+        return local_process_has_ended(host.decode() if host else None, int(pid) if pid else None)
+    except ValueError:
+        return False
 
 
 def purge_job(queue: Queue, identifier: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator import reading, telemetry
 from aggregator.models import Feed
+from aggregator.resilience import describe
 from aggregator.web import db_session
 from aggregator.web.dates import iso
 
@@ -61,7 +62,7 @@ def queue_state() -> QueueState | None:
         finally:
             connection.close()
     except (RedisError, ValueError) as exc:  # ValueError: a malformed REDIS_URL
-        log.warning("redis unavailable for the queue depth: %s", exc)
+        log.warning("redis unavailable for the queue depth: %s", describe(exc))
         return QueueState(None, str(exc))
 
 
@@ -81,7 +82,7 @@ def healthz() -> tuple[Response, int]:
         last_check = session.scalar(select(func.max(Feed.last_checked_at)))
         liveness = telemetry.liveness(session, datetime.now(UTC))
     except SQLAlchemyError as exc:
-        log.error("healthz: database unavailable: %s", exc)
+        log.error("healthz: database unavailable: %s", describe(exc))
         return _no_store(jsonify(status="error", database="unavailable")), 503
     queue = queue_state()
     body = {
@@ -111,7 +112,7 @@ def metrics() -> Response:
     try:
         snapshot = telemetry.snapshot(db_session(), datetime.now(UTC))
     except SQLAlchemyError as exc:
-        log.error("metrics: database unavailable: %s", exc)
+        log.error("metrics: database unavailable: %s", describe(exc))
         text = "The database is not answering, so there are no metrics to report. Try again in a minute.\n"
         return _no_store(Response(text, status=503, mimetype="text/plain"))
     # A registry per request: nothing is kept between scrapes in this process.
