@@ -22,7 +22,7 @@ PAGE_SIZE = 30
 _TITLES = {"dr", "mr", "mrs", "ms", "mx", "prof", "rev"}
 WORDS_PER_MINUTE = 230
 MAX_ID = 2**31 - 1
-_CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$")
+_CURSOR = re.compile(r"^(\d{20})-(\d{1,18})$", re.ASCII)
 
 
 @dataclass(frozen=True)

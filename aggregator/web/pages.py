@@ -25,10 +25,10 @@ blueprint = Blueprint("pages", __name__)
 FEED_SIZE = 50
 FILTER_CHOICES = 40  # the most used topics, offered in the filter form
 MAX_FILTER_TAGS = 5
-# A Host header: a name, IPv4 or [IPv6] address with an optional port, in the
-# characters RFC 3986 allows there (Werkzeug's own check is stricter, and
-# turns a name it refuses into an empty host instead of an error).
-_HOST_HEADER = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:\[\]-]*")
+# A Host header: a name or IPv4 address in the characters RFC 3986 allows
+# there, or an [IPv6] address, and an optional port. (Werkzeug's own check is
+# stricter, and turns a name it refuses into an empty host, not an error.)
+_HOST_HEADER = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=%-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 MAX_HOST_LENGTH = 253 + len(":65535")
 MAX_SHOWN_SLUG = 80  # of an unknown slug echoed in a 404
 
