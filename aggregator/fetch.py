@@ -13,7 +13,9 @@ the status page.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import stat
 import threading
 import time
 import zlib
@@ -56,6 +58,9 @@ class FetchRequest:
     location: str  # http(s) URL or file:// URI
     etag: str | None = None
     last_modified: str | None = None
+    # The feed's identity in feeds.yaml. For a file, "path:demo/feed.xml"
+    # tells the folder of feeds.yaml, which the file must not leave.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,25 +338,62 @@ class _Decoder:
 
 
 def fetch_file(request: FetchRequest, max_bytes: int) -> FetchResult:
-    """Read a feed file; its size and modification time stand in for an ETag."""
+    """Read a feed file inside its folder; its size and modification time stand in for an ETag.
+
+    The folder is checked at every read, not only when feeds.yaml is
+    loaded: a file replaced since by a symbolic link that leads out of the
+    folder (or by a device or a pipe) is refused. The file is opened first
+    and then matched with the path it resolves to, so that a swap between
+    the check and the read cannot slip another file in.
+    """
     path = Path(unquote(urlsplit(request.location).path))
+    folder = feed_folder(request.source, path)
     try:
-        stat = path.stat()
-        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-        last_modified = formatdate(stat.st_mtime, usegmt=True)
-        if request.etag == etag:
-            return FetchResult(status=304, url=request.location, etag=etag, last_modified=last_modified)
-        if stat.st_size > max_bytes:
-            raise FetchError(f"the feed file is {stat.st_size:,} bytes, over the limit of {max_bytes:,}")
-        body = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise FetchError(f"the feed file {path} does not exist") from None
     except OSError as exc:
         raise FetchError(f"the feed file {path} cannot be read: {exc.strerror}") from None
+    with os.fdopen(descriptor, "rb") as file:
+        try:
+            target = path.resolve(strict=True)
+            opened, resolved = os.fstat(file.fileno()), target.stat()
+        except OSError as exc:
+            raise FetchError(f"the feed file {path} cannot be read: {exc.strerror}") from None
+        if not target.is_relative_to(folder.resolve()):
+            raise FetchError(
+                f"the feed file {path} leads out of {folder} (to {target}); only files inside the folder of "
+                "feeds.yaml are read: replace the link by the file itself"
+            )
+        if (opened.st_dev, opened.st_ino) != (resolved.st_dev, resolved.st_ino):
+            raise FetchError(f"the feed file {path} was replaced while it was read; it is read again at the next poll")
+        if not stat.S_ISREG(opened.st_mode):
+            raise FetchError(f"the feed file {path} is not a regular file")
+        etag = f'"{opened.st_mtime_ns:x}-{opened.st_size:x}"'
+        last_modified = formatdate(opened.st_mtime, usegmt=True)
+        if request.etag == etag:
+            return FetchResult(status=304, url=request.location, etag=etag, last_modified=last_modified)
+        # The size is checked again on the bytes read: the file may grow meanwhile.
+        body = file.read(max_bytes + 1) if opened.st_size <= max_bytes else b""
+        if opened.st_size > max_bytes or len(body) > max_bytes:
+            raise FetchError(f"the feed file is {max(opened.st_size, len(body)):,} bytes, over the limit of {max_bytes:,}")
     content_type = "application/feed+json" if path.suffix.lower() == ".json" else "application/xml"
     return FetchResult(
         status=200, url=request.location, body=body, content_type=content_type, etag=etag, last_modified=last_modified
     )
+
+
+def feed_folder(source: str | None, path: Path) -> Path:
+    """The folder a feed file must stay inside.
+
+    For a feed listed as `path: demo/feed.xml` (source "path:demo/feed.xml")
+    it is the folder of feeds.yaml: the stored path less those last parts.
+    Without such a source, the file's own folder.
+    """
+    relative = Path(source.removeprefix("path:")).parts if source and source.startswith("path:") else ()
+    if relative and len(path.parts) > len(relative) and path.parts[-len(relative):] == relative:
+        return Path(*path.parts[: -len(relative)])
+    return path.parent
 
 
 def _retry_after(headers: httpx.Headers, now: datetime | None = None) -> datetime | None:

@@ -187,7 +187,7 @@ def test_no_route_answers_hostile_requests_with_a_server_error(database_url, tmp
     with seeded_site(database_url, tmp_path) as site:
         rules = sorted(site.app.url_map.iter_rules(), key=lambda rule: rule.rule)
         maker = RequestMaker(random.Random(SEED), site)
-        client = site.app.test_client()
+        client = site.app.test_client(use_cookies=False)  # so that the Cookie headers made here are sent
         failures: dict[str, list[FuzzRequest]] = defaultdict(list)  # problem -> requests that showed it
         caplog.clear()
         with caplog.at_level(logging.WARNING):
