@@ -338,7 +338,8 @@ def recent_entry_count(session: Session, feed_id: int, since: datetime) -> int:
     return session.scalar(select(func.count(Entry.id)).where(Entry.feed_id == feed_id, Entry.sort_time >= since)) or 0
 
 
-def _insert(session: Session, table: Any) -> Any:
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT of the session's database dialect, which knows ON CONFLICT."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -372,7 +373,7 @@ def _sort_time(entry: PreparedEntry, first_seen: datetime) -> datetime:
 
 def _insert_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: datetime) -> int | None:
     statement = (
-        _insert(session, Entry)
+        dialect_insert(session, Entry)
         .values(
             feed_id=feed.id,
             author_id=feed.author_id,
@@ -410,7 +411,7 @@ def _ensure_tags(session: Session, tags: Iterable[TagName]) -> dict[str, int]:
     missing = [tag for tag in tags if tag.slug not in known]
     if missing:
         session.execute(
-            _insert(session, Tag)
+            dialect_insert(session, Tag)
             .values([{"slug": tag.slug, "name": tag.name} for tag in missing])
             .on_conflict_do_nothing(index_elements=["slug"])
         )
@@ -423,7 +424,7 @@ def _replace_entry_tags(session: Session, entry_id: int, tag_ids: list[int]) -> 
     session.execute(delete(EntryTag).where(EntryTag.entry_id == entry_id, EntryTag.tag_id.not_in(tag_ids)))
     if tag_ids:
         session.execute(
-            _insert(session, EntryTag)
+            dialect_insert(session, EntryTag)
             .values([{"entry_id": entry_id, "tag_id": tag_id} for tag_id in dict.fromkeys(tag_ids)])
             .on_conflict_do_nothing(index_elements=["entry_id", "tag_id"])
         )

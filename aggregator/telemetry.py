@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from aggregator import reading
 from aggregator.models import Feed, PollCount, PollDurationBucket, SchedulerLiveness
-from aggregator.store import _insert
+from aggregator.store import dialect_insert
 
 POLL_RESULTS = ("ok", "not-modified", "failed", "deferred", "skipped")
 FEED_STATES = ("ok", "failing", "moved", "gone", "retired")
@@ -56,7 +56,7 @@ def record_poll(session: Session, *, result: str, duration_seconds: float, new: 
 def scheduler_started(session: Session, *, scheduler: str, now: datetime, interval_seconds: float) -> None:
     """Record that a scheduler started; its rounds are awaited from now on."""
     _check_scheduler(scheduler)
-    statement = _insert(session, SchedulerLiveness).values(
+    statement = dialect_insert(session, SchedulerLiveness).values(
         scheduler=scheduler, started_at=now, interval_seconds=interval_seconds, rounds=0
     )
     excluded = statement.excluded
@@ -73,7 +73,7 @@ def round_completed(
 ) -> None:
     """Record that a scheduler finished a round (for RQ, with the queue's length it saw)."""
     _check_scheduler(scheduler)
-    statement = _insert(session, SchedulerLiveness).values(
+    statement = dialect_insert(session, SchedulerLiveness).values(
         scheduler=scheduler,
         started_at=now,
         last_round_at=now,
@@ -101,7 +101,7 @@ def _add(session: Session, model: Any, key: dict[str, Any], amounts: dict[str, i
     INSERT ... ON CONFLICT DO UPDATE is atomic on SQLite and PostgreSQL:
     two processes counting at once both count, and neither fails.
     """
-    statement = _insert(session, model).values(**key, **amounts)
+    statement = dialect_insert(session, model).values(**key, **amounts)
     increments = {name: getattr(model, name) + statement.excluded[name] for name in amounts}
     session.execute(statement.on_conflict_do_update(index_elements=list(key), set_=increments))
 

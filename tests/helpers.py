@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,3 +78,10 @@ def get_feed(sessions: sessionmaker[Session], source: str) -> Feed:
 def entries_by_title(sessions: sessionmaker[Session]) -> dict[str, Entry]:
     with sessions() as session:
         return {entry.title: entry for entry in session.scalars(select(Entry))}
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound for a moment, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

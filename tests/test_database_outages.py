@@ -32,7 +32,7 @@ from aggregator.poll import Poller
 from tests.conftest import _empty_postgres, _service_missing
 from tests.helpers import feed_id, feeds_yaml, write_and_sync
 from tests.tcpproxy import TcpProxy
-from tests.test_serve import free_port
+from tests.helpers import free_port
 from workers.queue import QUEUE_NAME
 
 pytestmark = pytest.mark.postgres

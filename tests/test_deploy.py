@@ -31,7 +31,7 @@ import pytest
 
 from aggregator.db import make_engine, session_factory
 from tests.conftest import REPO, _empty_postgres, _missing_services, _service_missing
-from tests.helpers import count_entries, feeds_yaml
+from tests.helpers import count_entries, feeds_yaml, free_port
 
 DEPLOY = REPO / "deploy"
 UNITS = ("aggregator-web.service", "aggregator-scheduler.service", "aggregator-worker@.service")
@@ -50,11 +50,6 @@ def systemd_analyze() -> str:
         _service_missing("systemd-analyze", "not installed (Debian: apt-get install systemd)")
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def postgres(postgres_url: str) -> str:

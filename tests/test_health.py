@@ -11,9 +11,9 @@ from flask import Flask
 from aggregator import telemetry
 from aggregator.db import make_engine, transaction
 from aggregator.embedded import InProcessScheduler
+from aggregator.fetch import FetchLimits
 from aggregator.web import create_app, health
-from tests.helpers import feeds_yaml, write_and_sync
-from tests.test_metrics import closed_port
+from tests.helpers import feeds_yaml, free_port, write_and_sync
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
@@ -133,7 +133,7 @@ def test_queue_depth_comes_from_redis(probe, redis_url):
 
 def test_an_unreachable_redis_is_degraded_not_down(probe):
     """The pages do not need Redis; stalled polling shows through the scheduler's rounds."""
-    probe.application.config["REDIS_URL"] = f"redis://127.0.0.1:{closed_port()}/0"
+    probe.application.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
     response = probe.get("/healthz")
     assert response.status_code == 200
     data = response.get_json()
@@ -142,7 +142,7 @@ def test_an_unreachable_redis_is_degraded_not_down(probe):
 
 
 def test_a_lost_database_is_a_503_without_a_traceback():
-    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test")
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
     try:
         response = create_app(engine=engine).test_client().get("/healthz")
     finally:
@@ -159,7 +159,8 @@ def test_the_embedded_schedulers_rounds_reach_healthz_and_metrics(probe, session
     response = probe.get("/healthz")
     assert response.status_code == 200
     data = response.get_json()
-    assert (data["scheduler"], data["round_interval_seconds"]) == ("embedded", 30)
+    # A round is a tick apart plus its own polling, which the fetch's time limit bounds.
+    assert (data["scheduler"], data["round_interval_seconds"]) == ("embedded", 30 + FetchLimits().total_timeout)
     assert data["last_round"] and data["entries"] > 0
     text = probe.get("/metrics").get_data(as_text=True)
     assert 'aggregator_polls_total{result="ok"} 1.0' in text

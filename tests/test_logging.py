@@ -18,7 +18,7 @@ import pytest
 from aggregator.logs import JsonFormatter, message_fields
 from tests.conftest import REPO
 from tests.helpers import feeds_yaml
-from tests.test_serve import free_port
+from tests.helpers import free_port
 
 MIGRATIONS = len(list((REPO / "migrations" / "versions").glob("[0-9]*.py")))
 

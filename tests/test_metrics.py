@@ -18,7 +18,7 @@ from aggregator import telemetry
 from aggregator.db import make_engine, session_factory, transaction
 from aggregator.models import Feed
 from aggregator.web import create_app, health
-from tests.helpers import feed_id, feeds_yaml, poll_all, write_and_sync
+from tests.helpers import feed_id, feeds_yaml, free_port, poll_all, write_and_sync
 
 
 @pytest.fixture
@@ -42,12 +42,6 @@ def scrape(app: Flask) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def value(samples: dict, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (bound for a moment, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_polls_recorded_elsewhere_show_in_metrics(web_app, sessions):
@@ -193,7 +187,7 @@ def test_an_unreachable_redis_is_reported_and_metrics_still_answer(web_app, serv
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
-        port = closed_port() if server == "closed" else silent.getsockname()[1]
+        port = free_port() if server == "closed" else silent.getsockname()[1]
         web_app.config["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         started = time.monotonic()
         samples = scrape(web_app)
@@ -205,7 +199,7 @@ def test_an_unreachable_redis_is_reported_and_metrics_still_answer(web_app, serv
 
 @pytest.mark.parametrize("url", ["sqlite:///{tmp}/no/such/dir/db.sqlite3", "postgresql+psycopg://postgres@127.0.0.1:{port}/test"])
 def test_metrics_without_a_database_is_a_readable_503(tmp_path, url):
-    engine = make_engine(url.format(tmp=tmp_path, port=closed_port()))
+    engine = make_engine(url.format(tmp=tmp_path, port=free_port()))
     try:
         response = create_app(engine=engine).test_client().get("/metrics")
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,8 @@ from sqlalchemy import update
 from aggregator.db import transaction
 from aggregator.embedded import InProcessScheduler
 from aggregator.models import Feed
-from tests.helpers import count_entries, feeds_yaml
+from tests.helpers import count_entries, feeds_yaml, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_scheduler_round_syncs_the_file_and_polls_what_is_due(sessions, tmp_path, feed_server):

@@ -3,8 +3,6 @@ database, and a worker killed in the middle of a poll."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
