@@ -250,7 +250,7 @@ CLOSE = b"Connection: close\r\n\r\n"
 # (name, raw request, (who answers, status)): "site" is the site's own error
 # page, "page" one of its pages, "server" waitress refusing the request itself.
 RAW_REQUESTS = [
-    ("a Host over 63 characters a label", b"GET / HTTP/1.1\r\nHost: " + b"a" * 300 + b"\r\n" + CLOSE, ("site", 400)),
+    ("a Host label over 63 characters", b"GET / HTTP/1.1\r\nHost: " + b"a" * 300 + b"\r\n" + CLOSE, ("site", 400)),
     ("a Host of raw bytes", b"GET / HTTP/1.1\r\nHost: \xff\xfe\r\n" + CLOSE, ("site", 400)),
     ("two Host headers", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n" + CLOSE, ("site", 400)),
     ("no Host at all, HTTP/1.0", b"GET /tags HTTP/1.0\r\n\r\n", ("page", 200)),

@@ -160,7 +160,8 @@ class RequestMaker:
         elif kind == 1:
             request.data, request.content_type = b"--x\r\ngarbage", "multipart/form-data"
         elif kind == 2:
-            request.data, request.content_type = b"--x\r\nContent-Disposition: form-data\r\n\r\n" * 50, "multipart/form-data; boundary=x"
+            request.data = b"--x\r\nContent-Disposition: form-data\r\n\r\n" * 50
+            request.content_type = "multipart/form-data; boundary=x"
         elif kind == 3:
             request.data, request.content_type = b"size=large&" * 60_000, "application/x-www-form-urlencoded"
         else:
@@ -178,7 +179,8 @@ def problems_with(response, request: FuzzRequest) -> list[str]:
     found += [f"{marker!r} in the body" for marker in TRACE_MARKERS if marker in body and marker not in request.path]
     if response.status_code == 405 and "Allow" not in response.headers:
         found.append("405 without Allow")
-    if response.status_code >= 400 and response.mimetype == "text/html" and request.method != "HEAD" and ERROR_PAGE_MARKER not in body:
+    html_error = response.status_code >= 400 and response.mimetype == "text/html" and request.method != "HEAD"
+    if html_error and ERROR_PAGE_MARKER not in body:
         found.append(f"{response.status_code} without the site's error page")
     return found
 
@@ -205,7 +207,11 @@ def test_no_route_answers_hostile_requests_with_a_server_error(database_url, tmp
                     for problem in problems_with(response, request):
                         failures[f"{rule.rule}: {problem}"].append(request)
                     response.close()
-        logged = [f"{record.name} {record.levelname}: {record.getMessage()[:200]}" for record in caplog.records if record.levelno >= logging.WARNING]
+        logged = [
+            f"{record.name} {record.levelname}: {record.getMessage()[:200]}"
+            for record in caplog.records
+            if record.levelno >= logging.WARNING
+        ]
     assert len(rules) >= 16
     assert not failures, "\n".join(
         f"{problem} ({len(requests)} times), e.g.\n" + "\n".join(f"    {request}" for request in requests[:3])

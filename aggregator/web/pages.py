@@ -397,7 +397,9 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(SQLAlchemyError)
     def database_error(error: SQLAlchemyError) -> Response:
         log.error("database error: %s", error)
-        return error_page(503, "The reading room is briefly closed", "The database is not answering. Please try again in a minute.")
+        return error_page(
+            503, "The reading room is briefly closed", "The database is not answering. Please try again in a minute."
+        )
 
 
 def error_page(status: int, title: str, message: str) -> Response:
