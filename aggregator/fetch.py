@@ -357,7 +357,8 @@ def fetch_file(request: FetchRequest, max_bytes: int) -> FetchResult:
     with os.fdopen(descriptor, "rb") as file:
         try:
             target = path.resolve(strict=True)
-            opened, resolved = os.fstat(file.fileno()), target.stat()
+            # lstat: a target swapped for a link since it was resolved does not match.
+            opened, resolved = os.fstat(file.fileno()), target.lstat()
         except OSError as exc:
             raise FetchError(f"the feed file {path} cannot be read: {exc.strerror}") from None
         if not target.is_relative_to(folder.resolve()):
