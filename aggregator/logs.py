@@ -25,6 +25,7 @@ LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The record attributes a JSON line carries under names of its own.
 RESERVED_FIELDS = frozenset({"ts", "level", "logger", "message", "exception"})
+MAX_LOGGED_PATH = 1000
 
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)(?:\s+|$)')
 access_log = logging.getLogger("aggregator.web.access")
@@ -136,6 +137,9 @@ def _log_request(environ: dict[str, Any], status: str, started: float) -> None:
     path = (environ.get("PATH_INFO", "") or "/").encode("latin-1", "replace").decode("utf-8", "replace")
     if environ.get("QUERY_STRING"):
         path += "?" + environ["QUERY_STRING"]
+    if len(path) > MAX_LOGGED_PATH:
+        # A hostile 100 KB query must not become a 100 KB log line.
+        path = path[:MAX_LOGGED_PATH] + f"…(+{len(path) - MAX_LOGGED_PATH} characters)"
     duration_ms = round((time.perf_counter() - started) * 1000)
     access_log.info(
         "method=%s path=%s status=%s duration_ms=%d",

@@ -76,12 +76,14 @@ def test_serve_logs_one_line_per_request(tmp_path, run_aggregator, sqlite_url):
     run_aggregator.env["DATABASE_URL"] = sqlite_url
     server = Serving(run_aggregator, tmp_path, "--no-scheduler")
     try:
-        statuses = [server.get(path) for path in ("/", "/?tag=trauma&tag=grief", "/author/nobody", "/feed.atom")]
-        access = server.wait_for(5, "aggregator.web.access")  # the /healthz that saw the site up, then these four
+        paths = ("/", "/?tag=trauma&tag=grief", "/author/nobody", "/feed.atom", "/?q=" + "a" * 5000)
+        statuses = [server.get(path) for path in paths]
+        access = server.wait_for(6, "aggregator.web.access")  # the /healthz that saw the site up, then these five
     finally:
         lines = server.stop()
-    assert statuses == [200, 200, 404, 200]
-    assert len(access) == 5
+    assert statuses == [200, 200, 404, 200, 200]
+    assert len(access) == 6
+    assert len(access[5]) < 1200 and "(+4004 characters)" in access[5]  # a huge query is not a huge log line
     assert re.search(r' INFO aggregator.web.access: method="GET" path="/" status=200 duration_ms=\d+$', access[1])
     assert 'path="/?tag=trauma&tag=grief" status=200' in access[2]
     assert 'path="/author/nobody" status=404' in access[3]

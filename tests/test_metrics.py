@@ -147,7 +147,7 @@ def test_feeds_by_state_and_entries(web_app, sessions, tmp_path, feed_server):
 
 
 def test_metrics_are_never_cached_nor_set_cookies(web_app):
-    response = web_app.test_client().get("/metrics", headers={"Cookie": "size=large"})
+    response = web_app.test_client(use_cookies=False).get("/metrics", headers={"Cookie": "size=large"})
     assert response.status_code == 200
     assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
     assert response.headers["Cache-Control"] == "no-store"

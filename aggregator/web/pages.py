@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 from aggregator import reading, search, store
-from aggregator.config import SiteConfig
+from aggregator.config import SiteConfig, site_from_settings
 from aggregator.opml import export_opml
 from aggregator.tagging import tag_slug
 from aggregator.web import db_session, health, notes, preferences, status, syndication
@@ -34,10 +34,9 @@ MAX_SHOWN_SLUG = 80  # of an unknown slug echoed in a 404
 
 
 def site() -> SiteConfig:
-    """The site settings that `aggregator sync` stored (defaults before the first sync)."""
+    """The site settings that `aggregator sync` stored (defaults before the first sync), AGGREGATOR_BASE_URL applied."""
     if "site" not in g:
-        stored = store.load_setting(db_session(), store.SITE_KEY, {}) or {}
-        g.site = SiteConfig(**{key: value for key, value in stored.items() if key in SiteConfig.__dataclass_fields__})
+        g.site = site_from_settings(store.load_setting(db_session(), store.SITE_KEY, {}))
     return g.site
 
 
