@@ -14,11 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from aggregator.db import make_engine
 from aggregator.logs import JsonFormatter, message_fields
+from aggregator.models import Feed
 from tests.conftest import REPO
-from tests.helpers import feeds_yaml
-from tests.helpers import free_port
+from tests.helpers import feeds_yaml, free_port
 
 MIGRATIONS = len(list((REPO / "migrations" / "versions").glob("[0-9]*.py")))
 
@@ -144,6 +146,33 @@ def test_the_scheduler_and_the_rq_worker_log_in_json_too(tmp_path, run_aggregato
     assert any(line["logger"] == "rq.worker" for line in lines)  # RQ's own lines come through our handler
     fetches = [line for line in lines if line["logger"] == "aggregator.poll"]  # logged in RQ's work horse
     assert [(line["feed"], line["result"]) for line in fetches] == [(feed_server.url("therapist-rss20.xml"), "ok")]
+
+
+def test_idle_rounds_log_nothing(tmp_path, run_aggregator, sqlite_url, redis_url, feed_server):
+    _site(tmp_path, [feed_server.url("therapist-rss20.xml")])
+    run_aggregator.env["DATABASE_URL"] = sqlite_url
+    # The embedded scheduler: a round every 0.2 s, one poll in the first and nothing due after.
+    server = Serving(run_aggregator, tmp_path, "--every", "0.2")
+    time.sleep(3)
+    serving = [line for line in server.stop() if "aggregator.web.access" not in line]
+    polls = [number for number, line in enumerate(serving) if "aggregator.poll" in line]
+    assert len(polls) == 1
+    assert serving[polls[0] + 1 :] == []  # the first round's sync and poll, then silence
+    # The RQ scheduler: the first round queues the feed, the next ones (it is still queued) say nothing.
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(update(Feed).values(next_check_at=None))
+    engine.dispose()
+    run_aggregator.env["REDIS_URL"] = redis_url
+    scheduling = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "schedule", "--every", "0.2"], cwd=tmp_path, env=run_aggregator.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3)
+    scheduling.terminate()
+    _, errors = scheduling.communicate(timeout=30)
+    rounds = [line for line in errors.splitlines() if "workers.queue" in line]
+    assert scheduling.returncode == 0 and len(rounds) == 1 and "enqueued 1 due feed(s)" in rounds[0], errors
 
 
 def test_message_fields_are_the_key_value_pairs_of_a_message():
