@@ -223,3 +223,42 @@ def test_a_worker_killed_again_and_again_leaves_nothing_that_blocks_the_next_rou
         assert feed.error_count == 0 and feed.last_error is None and feed.polled_by is None, (feed.source, feed.last_error)
     client.close()
     database.engine.dispose()
+
+
+def test_schedule_once_clears_a_job_whose_execution_record_is_gone(
+    redis_server, feed_server, run_aggregator, sqlite_url, tmp_path
+):
+    from rq.executions import Execution
+    from rq.job import Job
+
+    slow_feeds(feed_server, tmp_path)
+    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
+    database = Database(sqlite_url)
+    client = redis_server.client()
+    queue = Queue(QUEUE_NAME, connection=client)
+    run_aggregator("schedule", "--once")
+    victim = start(run_aggregator, "worker")
+    wait_until(lambda: StartedJobRegistry(queue=queue).get_job_ids() != [], 30, "a job to start", [victim])
+    kill_session(victim.pid)
+    victim.communicate(timeout=10)
+    [started] = {member.split(":")[0] for member in StartedJobRegistry(queue=queue).get_job_ids()}
+    job = Job.fetch(started, connection=client)
+    # As if the worker had run on another machine, and its job's execution
+    # record had expired before RQ called the job abandoned: what a killed
+    # worker leaves when nobody looks for a minute.
+    client.hset(f"rq:worker:{job.worker_name}", "hostname", "another-machine.example")
+    for execution_id in job.execution_registry.get_execution_ids():
+        client.delete(Execution(execution_id, started, connection=client).key)
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 120)
+    assert Job.fetch(started, connection=client).get_status() == "failed"
+
+    database.make_all_due()
+    result = run_aggregator("schedule", "--once")
+    assert "Traceback" not in result.stderr
+    assert re.search(r"enqueued \d+ due feed\(s\)", result.stdout)
+    assert Job.fetch(started, connection=client).get_status() == "queued"  # made way and queued anew
+    run_aggregator("worker", "--burst", timeout=120)
+    assert database.entries()[0] == WRITERS * ENTRIES_EACH
+    assert all(feed.error_count == 0 and feed.last_error is None for feed in database.feeds())
+    client.close()
+    database.engine.dispose()
