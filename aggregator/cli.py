@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import __version__, reading, store
 from aggregator.config import Config, ConfigError, base_url_from_environment, default_config_path, load_config
-from aggregator.db import database_url, describe_database_error, make_engine, migrate, session_factory, sqlite_file, transaction
+from aggregator.db import (
+    database_url, describe_database_error, is_missing_database, make_engine, migrate, session_factory, sqlite_file, transaction,
+)
 from aggregator.logs import LOG_FORMATS, setup_logging
-from aggregator.poll import PollOutcome, poll_feeds, utcnow
-from aggregator.resilience import describe
+from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, utcnow
+from aggregator.resilience import Backoff, Outage, describe
 from aggregator.sync import SyncReport, sync_config
 from aggregator.web.dates import ago
 
@@ -97,15 +99,28 @@ def _load_config_or_exit(path: Path) -> Config:
         sys.exit(1)
 
 
-def _open_database(config_path: Path | None = None) -> sessionmaker[Session]:
-    """Open and migrate the database of `config_path`; say where when this creates its SQLite file."""
+def _open_database(config_path: Path | None = None, *, patient: bool = False) -> sessionmaker[Session]:
+    """Open and migrate the database of `config_path`; say where when this creates its SQLite file.
+
+    `patient` (the long-running commands) waits for a database server that
+    does not answer yet, as for one that goes away later; a database that
+    does not exist is reported at once.
+    """
     url = database_url(config_path)
     new_file = (file := sqlite_file(url)) is not None and not file.exists()
-    try:
-        engine = make_engine(url, writer=True)
-        migrate(engine)
-    except SQLAlchemyError as exc:
-        raise OperatorError(describe_database_error(url, exc)) from None
+    outage = Outage(logging.getLogger("aggregator.cli"), "the database")
+    backoff = Backoff()
+    engine = make_engine(url, writer=True)
+    while True:
+        try:
+            migrate(engine)
+            break
+        except SQLAlchemyError as exc:
+            if not patient or is_missing_database(exc) or not is_infrastructure_failure(exc):
+                raise OperatorError(describe_database_error(url, exc)) from None
+            outage.begin(exc, retrying=f"waiting for it ({describe_database_error(url, exc)})")
+            time.sleep(backoff.next_delay())
+    outage.end()
     if new_file:
         click.echo(f"aggregator: created the SQLite database {file} (DATABASE_URL chooses another)", err=True)
     return session_factory(engine)
@@ -399,7 +414,7 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int, every: float, 
     # Listening first makes a taken port one line at once, not a traceback
     # after the first round; requests that come meanwhile wait their turn.
     server = _listen(AccessLog(app), host, port, threads)
-    sessions = _open_database(path)
+    sessions = _open_database(path, patient=True)
     scheduler = None
     if not no_scheduler and not os.environ.get("REDIS_URL"):
         scheduler = InProcessScheduler(sessions, path, tick_seconds=every)
@@ -473,7 +488,7 @@ def worker(burst: bool, config_path: Path | None) -> None:
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     path = _config_path(config_path)
-    _open_database(path)  # the schema must exist before the first job
+    _open_database(path, patient=True)  # the schema must exist before the first job
     # Jobs open the database themselves: the same file as this command's.
     os.environ.setdefault("DATABASE_URL", database_url(path))
     run_worker(connection, burst=burst)
@@ -497,7 +512,7 @@ def schedule(once: bool, every: float, config_path: Path | None) -> None:
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     path = _config_path(config_path)
-    sessions = _open_database(path)
+    sessions = _open_database(path, patient=not once)
     if once:
         config = _load_config_or_exit(path)
         _sync(sessions, config)

@@ -52,6 +52,11 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def is_missing_database(error: SQLAlchemyError) -> bool:
+    """Whether the server answered that the database does not exist: no use waiting for it."""
+    return _MISSING_DATABASE.search(str(getattr(error, "orig", None) or error)) is not None
+
+
 def describe_database_error(url: str, error: SQLAlchemyError) -> str:
     """Say in one line what went wrong opening `url`, and what to do for a missing PostgreSQL database."""
     parsed = make_url(normalize_url(url))

@@ -271,6 +271,31 @@ def test_the_schedule_loop_waits_out_the_database_and_enqueues_again(
     assert_no_feed_blamed(direct)
 
 
+def test_schedule_and_worker_started_while_the_database_is_away_wait_for_it(
+    direct, direct_url, proxied_url, proxy, redis_url, run_aggregator, feed_server, tmp_path
+):
+    write_feeds(tmp_path, {"maren": [feed_server.url(THERAPIST)]})
+    proxy.cut()
+    logs = {name: tmp_path / f"{name}.log" for name in ("schedule", "worker")}
+    processes = {
+        "schedule": start(run_aggregator, logs["schedule"], "schedule", "--every", "1", DATABASE_URL=proxied_url, REDIS_URL=redis_url),
+        "worker": start(run_aggregator, logs["worker"], "worker", DATABASE_URL=proxied_url, REDIS_URL=redis_url),
+    }
+    try:
+        for name, log in logs.items():
+            wait_until(lambda log=log: "the database is unavailable" in log.read_text(), f"{name} to say it waits")
+        time.sleep(OUTAGE_SECONDS)
+        assert all(process.poll() is None for process in processes.values()), "a process gave up on the database"
+        proxy.restore()
+        wait_until(lambda: entry_counts(direct) == (5, 5), "the feed to be polled once the database is there")
+    finally:
+        for process in processes.values():
+            stop(process)
+    for name, log in logs.items():
+        assert_outage_logged_once(log.read_text(), "the database")
+    assert_no_feed_blamed(direct)
+
+
 # -- aggregator serve ----------------------------------------------------------
 
 
