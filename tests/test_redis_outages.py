@@ -16,14 +16,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq import Queue
+from rq.executions import Execution
+from rq.job import Job
 from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select, update
 
 from aggregator.db import make_engine, session_factory, transaction
+from aggregator.fetch import FetchLimits
 from aggregator.models import Entry, Feed
 from tests.conftest import _service_missing
 from tests.processes import kill_session
 from tests.redisserver import RedisServer
+from workers.limits import lease_seconds_for
 from workers.queue import QUEUE_NAME
 
 pytestmark = pytest.mark.redis
@@ -39,6 +43,16 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
         _service_missing("redis-server", reason)
     with RedisServer(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture
+def drill(redis_server, feed_server, run_aggregator, sqlite_url, tmp_path) -> Iterator[Database]:
+    """Slow feeds, the test's own Redis, a SQLite database; the processes' heartbeat every second."""
+    slow_feeds(feed_server, tmp_path)
+    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
+    database = Database(sqlite_url)
+    yield database
+    database.engine.dispose()
 
 
 def slow_feeds(feed_server, tmp_path) -> None:
@@ -110,12 +124,8 @@ def stop(process: subprocess.Popen) -> str:
     return output
 
 
-def test_worker_and_scheduler_ride_out_redis_restarts_and_cut_connections(
-    redis_server, feed_server, run_aggregator, sqlite_url, tmp_path
-):
-    slow_feeds(feed_server, tmp_path)
-    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
-    database = Database(sqlite_url)
+def test_worker_and_scheduler_ride_out_redis_restarts_and_cut_connections(drill, redis_server, feed_server, run_aggregator):
+    database = drill
     scheduler = start(run_aggregator, "schedule", "--every", "1")
     worker = start(run_aggregator, "worker")
     processes = [scheduler, worker]
@@ -159,7 +169,6 @@ def test_worker_and_scheduler_ride_out_redis_restarts_and_cut_connections(
     assert outputs["worker"].count("is unavailable") <= 3, outputs["worker"]
     assert outputs["schedule"].count("is unavailable") <= 3, outputs["schedule"]
     assert "Traceback" not in outputs["worker"], outputs["worker"]
-    database.engine.dispose()
 
 
 def test_a_worker_waits_for_a_redis_that_is_down_when_it_starts(redis_server, feed_server, run_aggregator, sqlite_url, tmp_path):
@@ -182,15 +191,8 @@ def test_a_worker_waits_for_a_redis_that_is_down_when_it_starts(redis_server, fe
     assert "is back after" in output, output
 
 
-def test_a_worker_killed_again_and_again_leaves_nothing_that_blocks_the_next_round(
-    redis_server, feed_server, run_aggregator, sqlite_url, tmp_path
-):
-    from workers.limits import lease_seconds_for
-    from aggregator.fetch import FetchLimits
-
-    slow_feeds(feed_server, tmp_path)
-    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
-    database = Database(sqlite_url)
+def test_a_worker_killed_again_and_again_leaves_nothing_that_blocks_the_next_round(drill, redis_server, feed_server, run_aggregator):
+    database = drill
     client = redis_server.client()
     slots = "aggregator:host-slots:127.0.0.1"
     chance = random.Random(8)
@@ -222,18 +224,10 @@ def test_a_worker_killed_again_and_again_leaves_nothing_that_blocks_the_next_rou
         assert feed.last_success_at is not None, feed.source
         assert feed.error_count == 0 and feed.last_error is None and feed.polled_by is None, (feed.source, feed.last_error)
     client.close()
-    database.engine.dispose()
 
 
-def test_schedule_once_clears_a_job_whose_execution_record_is_gone(
-    redis_server, feed_server, run_aggregator, sqlite_url, tmp_path
-):
-    from rq.executions import Execution
-    from rq.job import Job
-
-    slow_feeds(feed_server, tmp_path)
-    run_aggregator.env.update(DATABASE_URL=sqlite_url, REDIS_URL=redis_server.url, AGGREGATOR_JOB_HEARTBEAT="1")
-    database = Database(sqlite_url)
+def test_schedule_once_clears_a_job_whose_execution_record_is_gone(drill, redis_server, feed_server, run_aggregator):
+    database = drill
     client = redis_server.client()
     queue = Queue(QUEUE_NAME, connection=client)
     run_aggregator("schedule", "--once")
@@ -261,4 +255,3 @@ def test_schedule_once_clears_a_job_whose_execution_record_is_gone(
     assert database.entries()[0] == WRITERS * ENTRIES_EACH
     assert all(feed.error_count == 0 and feed.last_error is None for feed in database.feeds())
     client.close()
-    database.engine.dispose()
