@@ -22,6 +22,7 @@ import pytest
 from werkzeug.routing import Rule
 
 from aggregator.reading import MAX_ID, Cursor
+from tests.helpers import free_port
 from tests.seeded_site import SeededSite, seeded_site
 
 ERROR_PAGE = 'class="page-intro error-page"'
@@ -278,11 +279,6 @@ RAW_REQUESTS = [
     ("a TLS greeting", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)) + b"\r\n\r\n", ("server", 400)),
 ]  # fmt: skip
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def exchange(port: int, raw: bytes, timeout: float = 10) -> bytes:
