@@ -150,6 +150,16 @@ def get_entry(session: Session, entry_id: int) -> EntryView | None:
     return entry_view(entry, author, tags_of(session, [entry.id]).get(entry.id, ()), with_content=True)
 
 
+def retired_entry(session: Session, entry_id: int) -> tuple[str, str | None] | None:
+    """The title and original link of a stored post whose feed left feeds.yaml (None for any other id)."""
+    if not 0 < entry_id <= MAX_ID:
+        return None
+    row = session.execute(
+        select(Entry.title, Entry.url).join(Feed, Entry.feed_id == Feed.id).where(Entry.id == entry_id, Feed.retired_at.is_not(None))
+    ).first()
+    return (row.title, row.url) if row else None
+
+
 def get_author(session: Session, slug: str) -> AuthorView | None:
     author = session.scalar(select(Author).where(Author.slug == slug, Author.retired_at.is_(None)))
     return _author_view(author) if author else None

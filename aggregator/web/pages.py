@@ -219,9 +219,16 @@ def author(slug: str) -> str:
 
 
 @blueprint.get("/entry/<int:entry_id>")
-def entry(entry_id: int) -> str:
+def entry(entry_id: int) -> str | Response:
     entry_view = reading.get_entry(db_session(), entry_id)
     if entry_view is None:
+        if (retired := reading.retired_entry(db_session(), entry_id)) is not None:
+            # Its writer was taken off the site: gone for good here, and the original is a click away.
+            title, original = retired
+            return error_page(
+                410, "This post has left the reading room", "Its writer is no longer listed here.",
+                post_title=title, original=original,
+            )
         abort(404, description="There is no such post here; it may have been removed by its author.")
     entry_notes = notes.notes_for(entry_view)
     older, newer = reading.adjacent_entries(db_session(), entry_view)
@@ -401,10 +408,10 @@ def _register_error_pages(app: Flask) -> None:
         )
 
 
-def error_page(status: int, title: str, message: str) -> Response:
+def error_page(status: int, title: str, message: str, **context: Any) -> Response:
     """The site's error page; it renders even for a request Werkzeug could not route."""
     _bind_urls_without_host()
-    return make_response(render_template("error.html", status=status, title=title, message=message), status)
+    return make_response(render_template("error.html", status=status, title=title, message=message, **context), status)
 
 
 def _bind_urls_without_host() -> None:
