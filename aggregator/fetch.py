@@ -23,13 +23,15 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 import brotli
 import httpx
+from werkzeug.datastructures import ResponseCacheControl
+from werkzeug.http import parse_age, parse_cache_control_header, parse_date
 
 from aggregator import __version__
 
@@ -239,11 +241,11 @@ class Fetcher:
                         return FetchResult(
                             status=304, url=url, etag=response.headers.get("etag") or request.etag,
                             last_modified=response.headers.get("last-modified") or request.last_modified,
-                            permanent_redirect=permanent_redirect, fresh_for=_fresh_for(response.headers),
+                            permanent_redirect=permanent_redirect, fresh_for=fresh_for(response.headers),
                             headers=dict(response.headers),
                         )
                     if status >= 400 or status < 200:
-                        raise FetchError(_status_message(response), status, _retry_after(response.headers))
+                        raise FetchError(_status_message(response), status, retry_after(response.headers))
                     body = self._read_body(response, deadline)
                     return FetchResult(
                         status=status,
@@ -253,7 +255,7 @@ class Fetcher:
                         etag=response.headers.get("etag"),
                         last_modified=response.headers.get("last-modified"),
                         permanent_redirect=permanent_redirect,
-                        fresh_for=_fresh_for(response.headers),
+                        fresh_for=fresh_for(response.headers),
                         headers=dict(response.headers),
                     )
         except httpx.ConnectTimeout:
@@ -397,40 +399,58 @@ def feed_folder(source: str | None, path: Path) -> Path:
     return path.parent
 
 
-def _retry_after(headers: httpx.Headers, now: datetime | None = None) -> datetime | None:
-    """When a 429 or 503 says to come back: seconds, or an HTTP date; bounded."""
+def retry_after(headers: httpx.Headers, now: datetime | None = None) -> datetime | None:
+    """When a 429 or 503 says to come back: delta-seconds or an HTTP date; bounded.
+
+    An HTTP date is the server's clock: it is measured from the response's
+    Date when there is one, so a server whose clock is off still gets the
+    wait it asked for. A past moment means now; a wait longer than
+    MAX_RETRY_AFTER is cut to it.
+    """
     value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
     now = now or datetime.now(UTC)
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         moment = now + timedelta(seconds=int(value))
     else:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        moment = parse_date(value)
+        if moment is None:
             return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        moment = now + (moment - _server_clock(headers, now))
     return min(max(moment, now), now + MAX_RETRY_AFTER)
 
 
-def _fresh_for(headers: httpx.Headers, now: datetime | None = None) -> int | None:
-    """Seconds the publisher says the feed stays fresh: Cache-Control max-age, else Expires."""
-    for directive in (headers.get("cache-control") or "").lower().split(","):
-        name, _, value = directive.strip().partition("=")
-        if name == "max-age" and value.strip('"').isdigit():
-            return int(value.strip('"'))
-    expires = headers.get("expires")
-    if expires:
-        try:
-            moment = parsedate_to_datetime(expires)
-        except (TypeError, ValueError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return max(0, int((moment - (now or datetime.now(UTC))).total_seconds()))
-    return None
+def fresh_for(headers: httpx.Headers, now: datetime | None = None) -> int | None:
+    """Seconds the publisher says the feed stays fresh, or None when it gives no hint.
+
+    Cache-Control first (RFC 9111): no-store or a bare no-cache give no
+    hint; s-maxage wins over max-age, because we are a shared cache of
+    sorts (one fetch serves every reader of the site and its output feeds);
+    an invalid max-age means stale. Else Expires, measured against the
+    response's Date (the server's clock, not ours), where an invalid date
+    such as "0" means already expired. The Age a cache in front reports is
+    time already spent.
+    """
+    # Directive names are case-insensitive; werkzeug matches them as written.
+    control = parse_cache_control_header((headers.get("cache-control") or "").lower(), cls=ResponseCacheControl)
+    if control.no_store or control.no_cache is True:
+        return None
+    if "s-maxage" in control or "max-age" in control:
+        lifetime = control.s_maxage if "s-maxage" in control else control.max_age
+        lifetime = max(0, lifetime or 0)
+    elif headers.get("expires") is not None:
+        expires = parse_date(headers["expires"])
+        lifetime = int((expires - _server_clock(headers, now)).total_seconds()) if expires else 0
+    else:
+        return None
+    age = parse_age(headers.get("age"))
+    return max(0, lifetime - int(age.total_seconds() if age else 0))
+
+
+def _server_clock(headers: httpx.Headers, now: datetime | None) -> datetime:
+    """The moment the response was made by the server's clock (its Date), else by ours."""
+    return parse_date(headers.get("date")) or now or datetime.now(UTC)
 
 
 def _status_message(response: httpx.Response) -> str:
