@@ -74,13 +74,19 @@ def render(kind: str, feed: OutputFeed) -> bytes:
 
 
 def atom(feed: OutputFeed) -> bytes:
+    """The Atom document, in Atom's default namespace (`<feed xmlns=...>`, no `atom:` prefix).
+
+    Plain names under an `xmlns` attribute written by hand: ElementTree's own
+    default_namespace option refuses the unqualified attributes Atom uses.
+    """
+
     def el(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
-        element = ElementTree.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attributes)
+        element = ElementTree.SubElement(parent, tag, attributes)
         if text is not None:
             element.text = text
         return element
 
-    root = ElementTree.Element(f"{{{ATOM_NS}}}feed")
+    root = ElementTree.Element("feed", {"xmlns": ATOM_NS})
     el(root, "id", feed.feed_url)
     el(root, "title", feed.title)
     if feed.subtitle:
