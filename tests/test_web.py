@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from aggregator.db import make_engine
 from aggregator.web import create_app
+from aggregator.web.pages import filter_heading
 from tests.helpers import feeds_yaml, poll_all, write_and_sync
 
 PAGES = [
@@ -129,6 +130,28 @@ def test_not_filter_leaves_a_topic_out(client):
     shown = titles(html)
     assert shown and all(int(t.split()[1]) % 2 == 1 for t in shown if t.startswith("Letter"))
     assert "leaving out" in html
+
+
+def test_a_filtered_list_names_its_filter_in_words(client):
+    assert "<h1>Grief and Hope</h1>" in client.get("/?tag=grief&tag=hope").get_data(as_text=True)
+    assert "<h1>Grief, without Hope</h1>" in client.get("/?tag=grief&not=hope").get_data(as_text=True)
+    assert "<h1>Everything but Grief or Hope</h1>" in client.get("/?not=grief&not=hope").get_data(as_text=True)
+
+
+def test_topic_pages_honour_filters(client):
+    narrowed = client.get("/tag/grief?not=hope")
+    assert narrowed.status_code == 302 and narrowed.headers["Location"] == "/?tag=grief&not=hope"
+    followed = client.get("/tag/grief?not=hope", follow_redirects=True).get_data(as_text=True)
+    assert titles(followed) == titles(client.get("/?tag=grief&not=hope").get_data(as_text=True))
+    assert "<h1>Grief, without Hope</h1>" in followed
+    both = client.get("/tag/grief?tag=hope", follow_redirects=True).get_data(as_text=True)
+    assert titles(both) and all(int(t.split()[1]) % 2 == 0 for t in titles(both) if t.startswith("Letter"))
+
+
+def test_filter_headings_in_words():
+    assert filter_heading(["grief"], []) == "Grief"
+    assert filter_heading(["grief", "hope", "loss"], ["anger"]) == "Grief, Hope and Loss, without Anger"
+    assert filter_heading([], ["self harm"]) == "Everything but Self harm"
 
 
 def test_tag_filters_follow_aliases_and_spelling(client):

@@ -128,14 +128,35 @@ def _filtered_list(author_id: int | None = None) -> dict[str, Any]:
     tags, exclude = _filters()
     hidden = _hidden(tags, exclude)
     session = db_session()
+    tag_views, exclude_views = reading.get_tags(session, tags), reading.get_tags(session, exclude)
     return {
         "page": reading.list_entries(session, tags=tags, exclude=exclude + hidden, author_id=author_id, before=_cursor()),
         "tags": tags,
         "exclude": exclude,
-        "tag_views": reading.get_tags(session, tags),
-        "exclude_views": reading.get_tags(session, exclude),
+        "tag_views": tag_views,
+        "exclude_views": exclude_views,
         "hidden_views": reading.get_tags(session, hidden),
+        "filter_heading": filter_heading(_names(tags, tag_views), _names(exclude, exclude_views)),
     }
+
+
+def filter_heading(names: list[str], without: list[str]) -> str:
+    """A filter in words: "Trauma and Grief, without Neglect"."""
+    wanted = _in_words(names, "and")
+    unwanted = _in_words(without, "or")
+    if wanted and unwanted:
+        return f"{wanted}, without {unwanted}"
+    return wanted or f"Everything but {unwanted}"
+
+
+def _names(slugs: list[str], views: list[reading.TagView]) -> list[str]:
+    known = {view.slug: view.name for view in views}
+    return [known.get(slug, slug.replace("-", " ")) for slug in slugs]
+
+
+def _in_words(names: list[str], joiner: str) -> str:
+    names = [name[:1].upper() + name[1:] for name in names]
+    return names[0] if len(names) == 1 else (f"{', '.join(names[:-1])} {joiner} {names[-1]}" if names else "")
 
 
 @blueprint.get("/")
@@ -194,6 +215,10 @@ def tag(slug: str) -> str | Response:
     target = _aliases().get(tag_slug(slug))
     if target and target != slug:
         return redirect(url_for("pages.tag", slug=target), 301)
+    if request.args.getlist("tag") or request.args.getlist("not"):
+        # Narrowing a topic is the front page's filter with this topic in it.
+        query = {"tag": [slug, *request.args.getlist("tag")], "not": request.args.getlist("not")}
+        return redirect(url_for("pages.index", **query), 302)
     tag_view = _tag_or_404(slug)
     hidden = _hidden([slug], [])
     page = reading.list_entries(db_session(), tags=[slug], exclude=hidden, before=_cursor())
