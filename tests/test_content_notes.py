@@ -62,6 +62,18 @@ def test_lists_show_the_note_before_the_excerpt(client):
     assert "mentions suicide" in author_page
 
 
+@pytest.mark.parametrize("path", ["/", "/tag/suicide", "/author/gently"])
+def test_a_noted_excerpt_waits_behind_the_same_one_click(client, path):
+    html = unescape(client.get(path).get_data(as_text=True))
+    suicide = card(html, "After a Suicide")
+    guard = suicide.index('<details class="content-guard content-guard--excerpt">')
+    assert suicide.index("Content note:</strong> mentions suicide") < guard < suicide.index("Those bereaved by suicide")
+    assert "<summary>Show the excerpt" in suicide
+    if path == "/":
+        plain = card(html, "Small Joys in the Therapy Room")
+        assert "content-guard" not in plain and '<p class="card__excerpt">' in plain
+
+
 def test_entry_page_asks_one_click_and_offers_support(client):
     html = unescape(client.get(entry_path(client, "After a Suicide")).get_data(as_text=True))
     guard = html.index('<details class="content-guard">')
