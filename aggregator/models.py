@@ -125,6 +125,9 @@ class Entry(Base):
     content_html: Mapped[str] = mapped_column(Text)
     summary_text: Mapped[str] = mapped_column(Text)
     content_text: Mapped[str] = mapped_column(Text, default="")
+    # The names of the entry's topics and of its writer, indexed for search
+    # beside the title and text (see aggregator.search).
+    search_terms: Mapped[str] = mapped_column(Text, default="")
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     # The feed carries only the start of the post.
     is_teaser: Mapped[bool] = mapped_column(Boolean, default=False)

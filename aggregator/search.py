@@ -1,15 +1,36 @@
-"""Full-text search over titles and text: SQLite FTS5 or PostgreSQL's own.
+"""Full-text search over titles, texts, topics and writers' names.
 
-The readers' words never reach the query language as syntax: on SQLite each
-word becomes a quoted FTS5 string, on PostgreSQL the text goes through
-websearch_to_tsquery. Snippets come back with marker characters around the
-matches, and are escaped before the markers become <mark>.
+SQLite (FTS5) and PostgreSQL (tsvector) must give the same posts for the same
+query, so the reader's query is parsed once, here, into a small query of our
+own, and rendered for each: an FTS5 MATCH expression, or to_tsquery text. The
+readers' words never reach either query language as syntax: each is a run of
+letters and digits, quoted.
+
+What a query means, on both:
+- words are ANDed; `OR` (in capitals) between two of them gives either;
+- `"a phrase"` wants its words in that order; a hyphenated or apostrophised
+  word (`self-care`, `men's`) is a phrase of its parts;
+- a trailing `*` makes the last word a prefix (`therap*`);
+- words are stemmed (`heals` finds `healing`), whatever their case;
+- very common words (PostgreSQL's English stop words) and single letters are
+  left out, on both: PostgreSQL does not index them, so SQLite must not make
+  them count. A query of nothing else is `empty`, which the page says.
+Known differences left: SQLite stems with Porter, PostgreSQL with Snowball,
+which disagree on a few words (`general` and `generous` are one stem to
+Porter only); inside a phrase a common word is matched exactly by SQLite and
+as any word by PostgreSQL; SQLite folds accents, PostgreSQL does not; and
+PostgreSQL keeps addresses such as `example.com` whole, where SQLite splits
+them into words.
+
+Snippets come back with marker characters around the matches, and are
+escaped before the markers become <mark>.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -24,7 +45,39 @@ from aggregator.reading import EntryView, entry_view, narrowed, tags_of, visible
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
 _START, _STOP = "\x02", "\x03"
-_WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+# A quoted phrase (the closing quote may be missing) or a bare chunk.
+_CHUNK = re.compile(r'"(?P<phrase>[^"]*)"?(?P<star>\*?)|(?P<bare>[^\s"]+)')
+_WORD = re.compile(r"[^\W_]+")
+# The stop words of PostgreSQL's 'english' configuration: left out of its
+# index, so left out of every query, on SQLite too.
+STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while of
+    at by for with about against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each few more most other
+    some such no nor not only own same so than too very s t can will just don should now""".split()
+)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Words that must appear in this order (often just one); the last may be a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Every group must match a post; any one phrase of a group will do."""
+
+    groups: tuple[tuple[Phrase, ...], ...]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left to look for: the query held only common words, single letters or signs."""
+        return not self.groups
 
 
 @dataclass(frozen=True)
@@ -33,17 +86,54 @@ class SearchHit:
     snippet: Markup  # escaped text with <mark> around the matched words
 
 
+def parse_query(query: str) -> SearchQuery:
+    """Read a reader's query: words, `OR`, `"phrases"`, a trailing `*`."""
+    groups: list[list[Phrase]] = []
+    joining = False  # the chunk before was OR, and there is something to join
+    for chunk in _CHUNK.finditer(unicodedata.normalize("NFKC", query[:MAX_QUERY_LENGTH])):
+        if chunk["bare"] == "OR":
+            joining = bool(groups)
+            continue
+        source = chunk["bare"] if chunk["phrase"] is None else chunk["phrase"]
+        prefix = bool(chunk["star"]) if chunk["phrase"] is not None else source.endswith("*")
+        phrase = _phrase(_WORD.findall(source.lower()), prefix)
+        if phrase is not None:
+            if joining:
+                groups[-1].append(phrase)
+            else:
+                groups.append([phrase])
+        # A left-out word takes its OR with it, as PostgreSQL's own parser does.
+        joining = False
+    return SearchQuery(tuple(tuple(dict.fromkeys(group)) for group in groups))
+
+
+def _phrase(words: list[str], prefix: bool) -> Phrase | None:
+    # Common words and single letters at either end are left out; inside a
+    # phrase they stay, holding the other words apart.
+    if words and _left_out(words[-1]):
+        prefix = False  # a prefix of a common word would match nearly every post on SQLite
+    while words and _left_out(words[-1]):
+        words.pop()
+    while words and _left_out(words[0]):
+        words.pop(0)
+    return Phrase(tuple(words), prefix) if words else None
+
+
+def _left_out(word: str) -> bool:
+    return word in STOP_WORDS or (len(word) == 1 and word.isalpha())
+
+
 def search(
     session: Session, query: str, *, tags: Sequence[str] = (), exclude: Sequence[str] = (), limit: int = MAX_RESULTS
 ) -> list[SearchHit]:
     """The best matches for `query`, best first, narrowed like any list."""
-    words = _WORD.findall(query[:MAX_QUERY_LENGTH])
-    if not words:
+    parsed = parse_query(query)
+    if parsed.empty:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        rows = _postgres(session, query[:MAX_QUERY_LENGTH], tags, exclude, limit)
+        rows = _postgres(session, tsquery_text(parsed), tags, exclude, limit)
     else:
-        rows = _sqlite(session, words, tags, exclude, limit)
+        rows = _sqlite(session, fts5_match(parsed), tags, exclude, limit)
     tags_by_entry = tags_of(session, [entry.id for entry, _, _ in rows])
     return [
         SearchHit(entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content=False), _highlight(snippet))
@@ -51,9 +141,28 @@ def search(
     ]
 
 
-def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> list:
-    # Every word must occur; each is a quoted string, so no word is syntax.
-    match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+def fts5_match(query: SearchQuery) -> str:
+    """The query as an FTS5 MATCH expression; every word a quoted string."""
+
+    def phrase(p: Phrase) -> str:
+        return '"' + " ".join(p.words) + '"' + (" *" if p.prefix else "")
+
+    return " AND ".join("(" + " OR ".join(map(phrase, group)) + ")" for group in query.groups)
+
+
+def tsquery_text(query: SearchQuery) -> str:
+    """The query as to_tsquery text; every word a quoted lexeme."""
+
+    def phrase(p: Phrase) -> str:
+        lexemes = [f"'{word}'" for word in p.words]  # words hold no quote: letters and digits only
+        if p.prefix:
+            lexemes[-1] += ":*"
+        return " <-> ".join(lexemes)
+
+    return " & ".join("(" + " | ".join(map(phrase, group)) + ")" for group in query.groups)
+
+
+def _sqlite(session: Session, match: str, tags, exclude, limit: int) -> list:
     # Rank inside the full-text index, which is small, and read the wide entry
     # rows only for the best few; when filters drop some, widen and try again.
     window = limit * 2
@@ -61,7 +170,7 @@ def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> li
         best = session.execute(
             text(
                 "SELECT rowid FROM entries_fts WHERE entries_fts MATCH :match "
-                "ORDER BY bm25(entries_fts, 4.0, 1.0), rowid DESC LIMIT :window"
+                "ORDER BY bm25(entries_fts, 4.0, 1.0, 2.0), rowid DESC LIMIT :window"
             ),
             {"match": match, "window": window},
         ).scalars().all()
@@ -93,7 +202,7 @@ def _sqlite(session: Session, words: list[str], tags, exclude, limit: int) -> li
 
 
 def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
-    tsquery = func.websearch_to_tsquery("english", bindparam("q", query))
+    tsquery = func.to_tsquery("english", bindparam("q", query))
     vector = literal_column("entries.search_vector")
     ranked = (
         visible(

@@ -41,6 +41,7 @@ class FeedState:
     id: int
     author_id: int
     author_slug: str
+    author_name: str
     source: str
     location: str
     type: str | None
@@ -98,15 +99,16 @@ def key_hash(key: str) -> str:
 
 def load_feed(session: Session, feed_id: int) -> FeedState | None:
     row = session.execute(
-        select(Feed, Author.slug).join(Author, Feed.author_id == Author.id).where(Feed.id == feed_id)
+        select(Feed, Author.slug, Author.name).join(Author, Feed.author_id == Author.id).where(Feed.id == feed_id)
     ).first()
     if row is None:
         return None
-    feed, author_slug = row
+    feed, author_slug, author_name = row
     return FeedState(
         id=feed.id,
         author_id=feed.author_id,
         author_slug=author_slug,
+        author_name=author_name,
         source=feed.source,
         location=feed.location,
         type=feed.type,
@@ -348,7 +350,7 @@ def dialect_insert(session: Session, table: Any) -> Any:
     raise RuntimeError(f"unsupported database: {dialect}")
 
 
-def _entry_values(entry: PreparedEntry) -> dict[str, Any]:
+def _entry_values(entry: PreparedEntry, writer: str) -> dict[str, Any]:
     return {
         "guid": entry.guid,
         "url": entry.url,
@@ -357,6 +359,8 @@ def _entry_values(entry: PreparedEntry) -> dict[str, Any]:
         "content_html": entry.content_html,
         "summary_text": entry.summary_text,
         "content_text": entry.content_text,
+        # Searchable beside the text: who wrote it and what it is about.
+        "search_terms": " ".join(dict.fromkeys(filter(None, (writer, entry.author_name, *(t.name for t in entry.tags))))),
         "word_count": entry.word_count,
         "is_teaser": entry.is_teaser,
         "content_notes": list(entry.content_notes),
@@ -381,7 +385,7 @@ def _insert_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: 
             first_seen_at=now,
             last_changed_at=now,
             sort_time=_sort_time(entry, now),
-            **_entry_values(entry),
+            **_entry_values(entry, feed.author_name),
         )
         .on_conflict_do_nothing(index_elements=["feed_id", "key_hash"])
         .returning(Entry.id)
@@ -396,7 +400,7 @@ def _update_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: 
     session.execute(
         update(Entry)
         .where(Entry.id == entry_id)
-        .values(last_changed_at=now, sort_time=_sort_time(entry, first_seen), **_entry_values(entry))
+        .values(last_changed_at=now, sort_time=_sort_time(entry, first_seen), **_entry_values(entry, feed.author_name))
     )
     return entry_id
 

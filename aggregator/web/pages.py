@@ -194,6 +194,7 @@ def search_page() -> str:
         "search.html",
         query=query,
         hits=hits,
+        nothing_to_find=bool(query) and search.parse_query(query).empty,
         tags=tags,
         exclude=exclude,
         tag_views=reading.get_tags(session, tags),
