@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+import xml.sax
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from xml.parsers import expat
 
 import feedparser
 
@@ -93,6 +96,148 @@ def _detect(body: bytes, content_type: str | None) -> str:
     return "xml"
 
 
+# -- Hostile and broken XML --------------------------------------------------
+
+ENTITIES_REFUSED = "the feed declares XML entities, which feeds never need; refused"
+ENDED_EARLY = "the feed ended early (truncated download?)"
+# Expat's errors for a document whose data stops before its root element closes.
+_END_OF_DATA_ERRORS = {
+    expat.errors.codes[name]
+    for name in (
+        expat.errors.XML_ERROR_NO_ELEMENTS,
+        expat.errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat.errors.XML_ERROR_PARTIAL_CHAR,
+        expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+    )
+}
+# XML 1.0 appendix F: the first bytes tell which family of encodings the
+# document is in. Anything else is ASCII-compatible, where latin-1 reads
+# every markup character right (UTF-8 never puts them inside a sequence).
+_LEADING_BYTES_ENCODINGS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
+_PROLOG_SPACE = re.compile(r"[\s\ufeff]*")
+# What matters inside a DOCTYPE: quoted literals (which may hold any of the
+# others), comments, processing instructions, the internal subset's brackets,
+# entity declarations and the closing ">".
+_DOCTYPE_TOKEN = re.compile(r"""["']|<!--|<\?|<!ENTITY|[\[\]>]""", re.IGNORECASE)
+_ROOT_START_TAG = re.compile(r"""<([^\s/>"'=]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# feedparser lifts every entity declaration it finds before the first element,
+# comments included, into the DOCTYPE it rebuilds: that whole head is checked.
+_FIRST_ELEMENT = re.compile(r"<[A-Za-z0-9_]")
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
+_DROPPED_DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*?>", re.MULTILINE)  # as feedparser removes it
+
+
+@dataclass(frozen=True)
+class _Prolog:
+    """What comes before a document's root element, and how the root starts."""
+
+    declares_entities: bool
+    root: str | None = None  # the root element's name as written (rss, feed, rdf:RDF)
+    root_is_empty: bool = False  # <rss/>: closed where it opens
+
+
+def _scan_prolog(text: str) -> _Prolog:
+    """Read the prolog (BOM, XML declaration, comments, PIs, DOCTYPE) without parsing the document.
+
+    Time is linear in the prolog's length: each step jumps to the next token
+    with str.find or a regular expression, and nothing is expanded.
+    """
+    first_element = _FIRST_ELEMENT.search(text)
+    if _ENTITY_DECLARATION.search(text, 0, first_element.start() if first_element else len(text)):
+        return _Prolog(declares_entities=True)
+    position = 0
+    while True:
+        position = _PROLOG_SPACE.match(text, position).end()
+        if text.startswith("<?", position):
+            after = _after(text, "?>", position + 2)
+        elif text.startswith("<!--", position):
+            after = _after(text, "-->", position + 4)
+        elif text[position : position + 9].upper() == "<!DOCTYPE":
+            declares, after = _scan_doctype(text, position + 9)
+            if declares:
+                return _Prolog(declares_entities=True)
+        else:
+            break
+        if after < 0:
+            return _Prolog(declares_entities=False)  # the data stops inside the prolog
+        position = after
+    start_tag = _ROOT_START_TAG.match(text, position)
+    if start_tag is None:
+        return _Prolog(declares_entities=False)
+    return _Prolog(declares_entities=False, root=start_tag.group(1), root_is_empty=start_tag.group(0).endswith("/>"))
+
+
+def _scan_doctype(text: str, position: int) -> tuple[bool, int]:
+    """Whether a DOCTYPE (from just past "<!DOCTYPE") declares an entity, and where it ends (-1: it does not)."""
+    in_subset = False
+    while (token := _DOCTYPE_TOKEN.search(text, position)) is not None:
+        found = token.group(0)
+        if found.upper() == "<!ENTITY":
+            return True, token.start()
+        if found in ("'", '"', "<!--", "<?"):
+            position = _after(text, {"<!--": "-->", "<?": "?>"}.get(found, found), token.end())
+            if position < 0:
+                break
+        elif found == ">" and not in_subset:
+            return False, token.end()
+        else:
+            in_subset = {"[": True, "]": False}.get(found, in_subset)
+            position = token.end()
+    return False, -1
+
+
+def _after(text: str, closing: str, start: int) -> int:
+    """Where the text goes on after the next `closing` from `start`, or -1 without one."""
+    found = text.find(closing, start)
+    return found + len(closing) if found >= 0 else -1
+
+
+def _markup_text(body: bytes) -> str:
+    for leading, encoding in _LEADING_BYTES_ENCODINGS:
+        if body.startswith(leading):
+            return body.decode(encoding, "replace")
+    return body.decode("latin-1")
+
+
+def _xml_reason(problem: BaseException | None, markup: str) -> str:
+    """Say what is wrong with a document, at its line as fetched.
+
+    feedparser drops the DOCTYPE (and blank lines before it) before expat
+    reads the document, so expat's lines from there on are short by the
+    line breaks that went with it.
+    """
+    line = problem.getLineNumber() if isinstance(problem, xml.sax.SAXParseException) else None
+    first_element = _FIRST_ELEMENT.search(markup)
+    dropped = _DROPPED_DOCTYPE.search(markup, 0, first_element.start() if first_element else len(markup))
+    if not isinstance(line, int) or dropped is None or line <= markup.count("\n", 0, dropped.start()):
+        return _reason(problem)
+    return _reason(problem, line_shift=dropped.group(0).count("\n"))
+
+
+def _ended_early(prolog: _Prolog, text: str, problem: BaseException | None) -> bool:
+    """Whether the document stops before its root element closes: a download cut short.
+
+    Expat says so when the end of the data is the first error it meets; when
+    an earlier error (an HTML entity, say) hid it, the root's end tag is
+    looked for in the document itself.
+    """
+    if prolog.root is None or prolog.root.lower() == "html":
+        return False  # not begun, or a web page: told apart elsewhere
+    expat_error = problem.getException() if isinstance(problem, xml.sax.SAXParseException) else None
+    if getattr(expat_error, "code", None) in _END_OF_DATA_ERRORS:
+        return True
+    return not prolog.root_is_empty and re.search(rf"</{re.escape(prolog.root)}\s*>", text) is None
+
+
 # -- RSS and Atom -----------------------------------------------------------
 
 
@@ -100,20 +245,30 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     # No content-location: feedparser would resolve relative guids against
     # the feed's URL, and an entry's identity must not change when its feed
     # moves. Links are made absolute here, and content URLs by `clean`.
+    markup = _markup_text(body)
+    prolog = _scan_prolog(markup)
+    if prolog.declares_entities:
+        # Refused before feedparser sees it: its fallback parser expands
+        # entities without limit (50 kB referenced 2,000 times is 100 MB).
+        raise ParseError(ENTITIES_REFUSED)
     headers = {"content-type": content_type} if content_type else {}
     result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     problem = result.get("bozo_exception") if result.get("bozo") else None
+    if result.get("version") and _ended_early(prolog, markup, problem):
+        # The lenient parse would store the half-written last entry: store
+        # nothing from this download, and fetch it again at the next poll.
+        raise ParseError(ENDED_EARLY)
     if not result.entries:
         if not result.get("version"):
             media_type = (content_type or "").split(";")[0].strip().lower()
             if media_type in ("text/html", "application/xhtml+xml") or _looks_like_html(body):
                 raise ParseError(_not_a_feed_message(body, url))
-            raise ParseError(f"not a feed: {_reason(problem) if problem else 'no RSS, Atom or JSON Feed found'}")
+            raise ParseError(f"not a feed: {_xml_reason(problem, markup) if problem else 'no RSS, Atom or JSON Feed found'}")
         if problem is not None and not isinstance(problem, _HARMLESS):
-            raise ParseError(f"the feed is broken and has no readable entries: {_reason(problem)}")
+            raise ParseError(f"the feed is broken and has no readable entries: {_xml_reason(problem, markup)}")
     warnings = []
     if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
-        warnings.append(f"the feed has an error that was worked around: {_reason(problem)}")
+        warnings.append(f"the feed has an error that was worked around: {_xml_reason(problem, markup)}")
     feed = result.feed
     entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url), warnings)
     ttl = str(feed.get("ttl") or "").strip()
@@ -447,9 +602,12 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _reason(exc: BaseException | None) -> str:
+def _reason(exc: BaseException | None, line_shift: int = 0) -> str:
     if exc is None:
         return "unknown problem"
     message = getattr(exc, "getMessage", None)
-    text = message() if callable(message) else str(exc)
-    return text or type(exc).__name__
+    text = (message() if callable(message) else str(exc)) or type(exc).__name__
+    if isinstance(exc, xml.sax.SAXParseException) and isinstance(exc.getLineNumber(), int):
+        # Where the curator finds the byte; expat counts columns from 0, editors from 1.
+        return f"line {exc.getLineNumber() + line_shift}, column {exc.getColumnNumber() + 1}: {text}"
+    return text

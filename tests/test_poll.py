@@ -129,7 +129,7 @@ def test_two_pollers_at_once_poll_the_feed_once(database_url, tmp_path, feed_ser
     [
         ({"status": 500, "body": b"oops"}, {}, "the server answered 500 Internal Server Error: a server error"),
         ({"status": 404, "body": b"gone"}, {}, "the server answered 404 Not Found: not found; check the feed's address"),
-        ({"status": 200, "body": b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut'}, {}, "the feed is broken and has no readable entries"),
+        ({"status": 200, "body": b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut'}, {}, "the feed ended early (truncated download?)"),
         ({"status": 200, "body": b"<html><body>Moved</body></html>", "headers": {"Content-Type": "text/html"}}, {}, "not a feed: the address answers an HTML page"),
         ({"status": 200, "body": b"x" * 5000}, {"max_bytes": 1000}, "the feed is 5,000 bytes, over the limit of 1,000"),
         ({"status": 200, "body": b"<rss/>", "delay": 3}, {"read_timeout": 0.5}, "timed out: the server sent nothing for 0.5 s"),
