@@ -21,6 +21,7 @@ The only module that imports bleach.
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 import threading
 import unicodedata
@@ -28,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from bleach import html5lib_shim
@@ -97,6 +98,7 @@ VIMEO_EMBED = "https://player.vimeo.com/video/"
 EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
 
 URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+XML_BASE = "xml:base"
 BLOCK_TAGS = frozenset({
     "p", "div", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li",
     "dl", "dt", "dd", "pre", "figure", "figcaption", "table", "tr", "caption", "details", "summary",
@@ -121,7 +123,17 @@ TEASER_MAX_WORDS = 400
 RULES_VERSION = 2
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_URL_JUNK = re.compile(r"[\x00-\x20\x7f]")
+# What browsers take out of a URL before reading it (the URL standard): C0
+# controls and spaces at either end, tabs and newlines anywhere. Everything
+# else is the writer's: "My Photo.jpg" keeps its space, percent-encoded.
+_URL_EDGES = "".join(map(chr, range(0x21)))
+_URL_TABS_AND_NEWLINES = re.compile(r"[\t\n\r]")
+# Kept as written in a URL; other characters (spaces, quotes, angle
+# brackets, controls, non-ASCII) are percent-encoded as UTF-8, and "%" stays
+# so that what is already encoded is not encoded twice.
+_URL_KEEP = "!#$%&'()*+,-./:;=?@[\\]^_|~"
+_BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"`{}]")
+_CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)(=?)")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ELLIPSIS_END = re.compile(r"(\[\s*(…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
 
@@ -168,12 +180,16 @@ def clean_text(raw: str | None, is_html: bool = True) -> str:
 
 
 def safe_url(url: str | None, base: str | None = None) -> str | None:
-    """Return `url` made absolute against `base` if its scheme is allowed, else None."""
+    """Return `url` made absolute against `base` if its scheme is allowed, else None.
+
+    The URL is read as a browser reads an attribute: character references
+    decoded, edges trimmed, tabs and newlines dropped (so "java\tscript:" is
+    a javascript: URL and refused). The result is percent-encoded, with an
+    international host in its ASCII form.
+    """
     if not url:
         return None
-    # Browsers ignore ASCII whitespace and control characters inside URLs, so
-    # "java\tscript:" is a javascript: URL; judge the URL as they will.
-    candidate = _URL_JUNK.sub("", html.unescape(url))
+    candidate = _URL_TABS_AND_NEWLINES.sub("", _unescape_attribute(url).strip(_URL_EDGES))
     if not candidate:
         return None
     try:
@@ -181,11 +197,47 @@ def safe_url(url: str | None, base: str | None = None) -> str | None:
         parts = urlsplit(absolute)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ALLOWED_PROTOCOLS:
+    scheme = parts.scheme.lower()
+    if scheme not in ALLOWED_PROTOCOLS:
         return None
-    if parts.scheme.lower() in ("http", "https") and not parts.hostname:
+    if scheme in ("http", "https") and not parts.hostname:
         return None
-    return absolute
+    return _percent_encoded(absolute, parts.netloc)
+
+
+def _percent_encoded(url: str, netloc: str) -> str | None:
+    """`url` with what may not stand in a URL percent-encoded, and its host in ASCII (IDNA)."""
+    if netloc.isascii():
+        ascii_netloc = netloc
+    else:
+        userinfo, at, host_port = netloc.rpartition("@")
+        host, colon, port = host_port.partition(":")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        ascii_netloc = quote(userinfo, safe=_URL_KEEP) + at + host + colon + port
+    if _BAD_HOST.search(ascii_netloc.rpartition("@")[2]):
+        return None
+    scheme, separator, rest = url.partition(netloc) if netloc else ("", "", url)
+    return quote(scheme + ascii_netloc * bool(separator) + rest, safe=_URL_KEEP)
+
+
+def _unescape_attribute(value: str) -> str:
+    """Decode character references as a browser does in an attribute value.
+
+    Unlike html.unescape, a reference without its ";" that runs on into
+    letters or "=" stays text, so "?a=1&copy=2" keeps its query.
+    """
+
+    def decode(match: re.Match[str]) -> str:
+        reference, equals = match.group(1), match.group(2)
+        complete = reference.endswith(";") or reference.startswith("#")
+        if not complete and (equals or reference not in html.entities.html5):
+            return match.group(0)
+        return html.unescape("&" + reference) + equals
+
+    return _CHARACTER_REFERENCE.sub(decode, value)
 
 
 def canonical_embed(url: str | None) -> str | None:
@@ -293,6 +345,7 @@ class _Tidy:
         self.removed: set[ElementTree.Element] = set()
 
     def run(self) -> None:
+        self.resolve_inner_bases()
         self.drop_unsafe()
         self.drop_selected()
         self.drop_trackers()
@@ -328,6 +381,30 @@ class _Tidy:
                 previous.tail = (previous.tail or "") + tail
             else:
                 parent.text = (parent.text or "") + tail
+
+    def resolve_inner_bases(self) -> None:
+        """Make URLs absolute under the xml:base of an element of the post itself.
+
+        XHTML content may set a base on any element, relative to the one
+        around it (ultimately `base_url`); the URLs inside it follow.
+        """
+        elements = self._elements()
+        if not any(XML_BASE in element.attrib for element in elements):
+            return
+        bases: dict[ElementTree.Element, str | None] = {self.root: self.base_url}
+        for element in elements:  # document order: a parent before its children
+            inherited = bases[self.parents[element]]
+            own = element.attrib.pop(XML_BASE, None)
+            base = bases[element] = (safe_url(own, inherited) if own else None) or inherited
+            if base == self.base_url:
+                continue
+            for name in URL_ATTRIBUTES & set(element.keys()):
+                absolute = safe_url(element.get(name), base)
+                if absolute is None:
+                    del element.attrib[name]
+                else:
+                    # Attribute values here are as written, references undecoded.
+                    element.set(name, absolute.replace("&", "&amp;"))
 
     def drop_unsafe(self) -> None:
         for element in self._elements():

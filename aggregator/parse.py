@@ -36,7 +36,7 @@ WAGTAIL_SUMMARY_FIELDS = ("search_description", "intro", "summary", "excerpt")
 
 @dataclass(frozen=True)
 class ParsedEntry:
-    key: str  # identity within its feed: guid, else link, else a hash of title and date
+    key: str  # identity within its feed: guid, else link, else a hash of title and date, or of content
     guid: str | None
     url: str | None
     title: str
@@ -53,7 +53,7 @@ class ParsedEntry:
 @dataclass(frozen=True)
 class ParsedFeed:
     format: str  # rss20, atom10, json, wagtail, ...
-    title: str | None
+    title: str | None  # as HTML: a text title arrives escaped
     site_url: str | None
     entries: tuple[ParsedEntry, ...]
     warnings: tuple[str, ...] = ()
@@ -79,14 +79,19 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, feed_type
     return _parse_xml(body, url, content_type)
 
 
-def entry_key(guid: str | None, url: str | None, title: str, published: datetime | None) -> str:
-    """Return an entry's identity: its guid, else its link, else a hash of title and date."""
+def entry_key(guid: str | None, url: str | None, title: str, published: datetime | None, content: str = "") -> str:
+    """Return an entry's identity: its guid, else its link, else a hash of title and date.
+
+    An entry with none of these is known by a hash of its content: two such
+    entries with different text are two entries, not one repeated.
+    """
     if guid and guid.strip():
         return guid.strip()
     if url and url.strip():
         return url.strip()
     stamp = published.isoformat() if published else ""
-    return "sha256:" + hashlib.sha256(f"{title}\n{stamp}".encode()).hexdigest()
+    material = f"{title}\n{stamp}" if title or stamp else f"content\n{content}"
+    return "sha256:" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _detect(body: bytes, content_type: str | None) -> str:
@@ -242,9 +247,7 @@ def _ended_early(prolog: _Prolog, text: str, problem: BaseException | None) -> b
 
 
 def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    # No content-location: feedparser would resolve relative guids against
-    # the feed's URL, and an entry's identity must not change when its feed
-    # moves. Links are made absolute here, and content URLs by `clean`.
+    # Links are made absolute here, and content URLs by `clean`.
     markup = _markup_text(body)
     prolog = _scan_prolog(markup)
     if prolog.declares_entities:
@@ -252,6 +255,12 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         # entities without limit (50 kB referenced 2,000 times is 100 MB).
         raise ParseError(ENTITIES_REFUSED)
     headers = {"content-type": content_type} if content_type else {}
+    if b"xml:base" in body:
+        # The outermost base of a relative xml:base is the document's URL
+        # (RFC 3986, 5.1.3): feedparser composes bases from it only when it
+        # is given it. Only here: it also resolves permalink guids against it,
+        # and the ids of other feeds must not change when their feed moves.
+        headers["content-location"] = url
     result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     problem = result.get("bozo_exception") if result.get("bozo") else None
     if result.get("version") and _ended_early(prolog, markup, problem):
@@ -270,20 +279,33 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
         warnings.append(f"the feed has an error that was worked around: {_xml_reason(problem, markup)}")
     feed = result.feed
-    entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url), warnings)
+    site_url = _web_address(_absolute(feed.get("link"), url))
+    entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url, site_url), warnings)
     ttl = str(feed.get("ttl") or "").strip()
     return ParsedFeed(
         format=result.get("version") or "unknown",
-        title=feed.get("title") or None,
-        site_url=_absolute(feed.get("link"), url),
+        title=_feed_title(result),
+        site_url=site_url,
         entries=tuple(entries),
         warnings=tuple(warnings),
         ttl_seconds=int(ttl) * 60 if ttl.isdigit() and 0 < int(ttl) < 100_000 else None,
     )
 
 
-def _feedparser_entry(raw: Any, feed_url: str) -> ParsedEntry:
+def _feed_title(result: Any) -> str | None:
+    # Atom declares a title's type (text unless it says html or xhtml); an
+    # RSS channel title declares nothing and is read as HTML, as feeds write it.
+    detail = result.feed.get("title_detail") or {}
+    declared_text = str(result.get("version") or "").startswith("atom") and "html" not in (detail.get("type") or "")
+    return _title_as_html(result.feed.get("title"), is_html=not declared_text)
+
+
+def _feedparser_entry(raw: Any, feed_url: str, site_url: str | None) -> ParsedEntry:
     link = _absolute(raw.get("link"), feed_url)
+    if raw.get("guidislink"):
+        # feedparser offers the id of an entry without a link as its link;
+        # a tag: or urn: id is no address (and the id stays the key).
+        link = _web_address(link)
     content, content_is_html, base = _feedparser_content(raw)
     title_detail = raw.get("title_detail") or {}
     title = raw.get("title") or ""
@@ -298,15 +320,15 @@ def _feedparser_entry(raw: Any, feed_url: str) -> ParsedEntry:
         tag.get("term") or tag.get("label") for tag in raw.get("tags") or () if tag.get("term") or tag.get("label")
     )
     return ParsedEntry(
-        key=entry_key(guid, link, title, published),
+        key=entry_key(guid, link, title, published, content),
         guid=guid,
         url=link,
         title=title,
         title_is_html="html" in (title_detail.get("type") or ""),
         content=content,
         content_is_html=content_is_html,
-        # An xml:base, else the post's own address, else the feed's.
-        base_url=base or link or feed_url,
+        # feedparser reports the document's URL where no xml:base is in scope.
+        base_url=_content_base(None if base == feed_url else base, link, site_url, feed_url),
         author=raw.get("author") or None,
         categories=_split_categories(categories),
         published=published,
@@ -358,13 +380,13 @@ def _parse_json_feed(document: Any, url: str) -> ParsedFeed:
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseError("not a feed: the JSON Feed has no 'items' list")
-    site_url = _absolute(_text(document.get("home_page_url")), url)
+    site_url = _absolute(_url_text(document.get("home_page_url")), url)
     feed_author = _json_author(document)
     warnings: list[str] = []
     entries = _map_entries(items, lambda item: _json_feed_entry(item, url, site_url, feed_author), warnings)
     return ParsedFeed(
         format="json" + str(document["version"]).rsplit("/", 1)[-1],
-        title=_text(document.get("title")),
+        title=_title_as_html(_text(document.get("title")), is_html=False),
         site_url=site_url,
         entries=tuple(entries),
         warnings=tuple(warnings),
@@ -374,7 +396,7 @@ def _parse_json_feed(document: Any, url: str) -> ParsedFeed:
 def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author: str | None) -> ParsedEntry:
     if not isinstance(item, dict):
         raise ValueError("an item is not an object")
-    link = _absolute(_text(item.get("url")) or _text(item.get("external_url")), site_url or feed_url)
+    link = _absolute(_url_text(item.get("url")) or _url_text(item.get("external_url")), site_url or feed_url)
     guid = _text(item.get("id"))
     title = _text(item.get("title")) or ""
     published = _iso_date(item.get("date_published"))
@@ -387,14 +409,14 @@ def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author
         content, is_html = _text(item.get("summary")) or "", False
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
     return ParsedEntry(
-        key=entry_key(guid, link, title, published or updated),
+        key=entry_key(guid, link, title, published or updated, content or ""),
         guid=guid,
         url=link,
         title=title,
         title_is_html=False,
         content=content or "",
         content_is_html=is_html,
-        base_url=link or site_url or feed_url,
+        base_url=_content_base(None, link, site_url, feed_url),
         author=_json_author(item) or feed_author,
         categories=tuple(t for t in (_text(tag) for tag in tags) if t),
         published=published,
@@ -429,8 +451,8 @@ def _wagtail_entry(item: Any, api_url: str) -> ParsedEntry:
     if not isinstance(item, dict):
         raise ValueError("an item is not an object")
     meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
-    link = _absolute(_text(meta.get("html_url")), api_url)
-    guid = link or _absolute(_text(meta.get("detail_url")), api_url) or (f"wagtail:{item['id']}" if "id" in item else None)
+    link = _absolute(_url_text(meta.get("html_url")), api_url)
+    guid = link or _absolute(_url_text(meta.get("detail_url")), api_url) or (f"wagtail:{item['id']}" if "id" in item else None)
     title = _text(item.get("title")) or ""
     published = _iso_date(meta.get("first_published_at")) or _iso_date(item.get("date"))
     content = next((html for html in (_wagtail_html(item.get(f)) for f in WAGTAIL_BODY_FIELDS) if html), "")
@@ -440,14 +462,14 @@ def _wagtail_entry(item: Any, api_url: str) -> ParsedEntry:
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
     author = item.get("author")
     return ParsedEntry(
-        key=entry_key(guid, link, title, published),
+        key=entry_key(guid, link, title, published, content),
         guid=guid,
         url=link,
         title=title,
         title_is_html=False,
         content=content,
         content_is_html=True,
-        base_url=link or api_url,
+        base_url=_content_base(None, link, None, api_url),
         author=_text(author.get("name")) if isinstance(author, dict) else _text(author),
         categories=tuple(t for t in (_text(tag.get("name")) if isinstance(tag, dict) else _text(tag) for tag in tags) if t),
         published=published,
@@ -574,6 +596,39 @@ def _text(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def _url_text(value: Any) -> str | None:
+    # A URL is a string: a number in a URL field (3.14) is no address.
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _title_as_html(title: str | None, *, is_html: bool) -> str | None:
+    # A feed's title goes on as HTML, to be reduced to text once: a text
+    # title is escaped, so that "Notes on <dialog>" keeps its "<dialog>".
+    if not title:
+        return None
+    return title if is_html else _escape(title)
+
+
+def _content_base(declared: str | None, *fallbacks: str | None) -> str | None:
+    """Return what relative URLs in an entry's content resolve against.
+
+    An xml:base in scope (`declared`), else the first web address among
+    `fallbacks` (the entry's link, the feed's link, the document's URL).
+    Never an id: feedparser offers a tag: or urn: guid as the link of an
+    entry without one, and nothing relative resolves against those.
+    """
+    return next((c for c in (declared, *fallbacks) if _web_address(c)), fallbacks[-1])
+
+
+def _web_address(url: str | None) -> str | None:
+    """`url` if it is an absolute http(s) address, else None."""
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _absolute(url: str | None, base: str | None) -> str | None:
