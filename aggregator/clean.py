@@ -113,6 +113,20 @@ EMPTIABLE = frozenset({
     "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "figure", "figcaption", "li", "ul", "ol",
     "a", "strong", "em", "b", "i", "u",
 })  # fmt: skip
+# Elements nested deeper than this are flattened into the one at this depth
+# (their tags go, their text stays); those of _NOT_NESTING are not counted,
+# and may add a level or three. Real posts nest a few dozen levels;
+# pasted documents and hostile feeds thousands, and the HTML parser's cost
+# grows with the square of the depth.
+MAX_DEPTH = 100
+# Elements that hold no others, or that the parser closes by itself when
+# the next of their kind opens: they do not deepen a tree (a post of a
+# thousand unclosed <p> is flat).
+_NOT_NESTING = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "keygen", "image", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body",
+})  # fmt: skip
 EXCERPT_WORDS = 60
 WORDS_PER_MINUTE = 230
 # A post this short that ends in an ellipsis is a teaser of a longer one.
@@ -303,7 +317,7 @@ class _Cleaner:
     def clean(self, raw: str, base_url: str | None, entry_url: str | None, rules: Library) -> CleanContent:
         if not raw.strip():
             return CleanContent(html="", text="", excerpt="")
-        fragment = self.parser.parseFragment(raw)
+        fragment = self.parser.parseFragment(_DepthCap.flatten(raw))
         tidy = _Tidy(fragment, base_url, entry_url, rules)
         tidy.run()
         text = _plain_text(fragment)
@@ -503,15 +517,39 @@ class _Tidy:
                 return
 
     def drop_empty(self) -> None:
-        # Innermost first, so that a div holding only an emptied p goes too.
+        # Children before parents, so each element is looked at once: it
+        # shows something if it has text of its own or a child that shows.
+        showing: set[ElementTree.Element] = set()
+        empty: set[ElementTree.Element] = set()
         for element in reversed(self._elements()):
-            if element.tag not in EMPTIABLE or not self._attached(element):
-                continue
-            if any(child.tag in CONTENT_ELEMENTS for child in element.iter() if isinstance(child.tag, str)):
-                continue
-            if html.unescape("".join(element.itertext())).strip(" \t\r\n\u00a0\u200b"):
-                continue
-            self.remove(element)
+            own_text = [element.text or "", *(child.tail or "" for child in element)]
+            if (
+                element.tag in CONTENT_ELEMENTS
+                or any(child in showing for child in element)
+                or html.unescape("".join(own_text)).strip(" \t\r\n\u00a0\u200b")
+            ):
+                showing.add(element)
+            elif element.tag in EMPTIABLE:
+                empty.add(element)
+        self.remove_all([element for element in empty if self.parents[element] not in empty])
+
+    def remove_all(self, elements: list[ElementTree.Element]) -> None:
+        """Take `elements` out, keeping the text after each, in one pass over each parent."""
+        doomed = set(elements)
+        for parent in {self.parents[element] for element in elements}:
+            kept: list[ElementTree.Element] = []
+            for child in parent:
+                if child not in doomed:
+                    kept.append(child)
+                    continue
+                self.removed.add(child)
+                if not child.tail:
+                    pass
+                elif kept:
+                    kept[-1].tail = (kept[-1].tail or "") + child.tail
+                else:
+                    parent.text = (parent.text or "") + child.tail
+            parent[:] = kept
 
 
 def _pixels(value: str | None) -> int | None:
@@ -530,25 +568,23 @@ def _same_page(one: str, other: str) -> bool:
 def _plain_text(root: ElementTree.Element) -> str:
     """Return the text of a parsed fragment, blocks separated, entities decoded."""
     pieces: list[str] = []
-
-    def walk(element: ElementTree.Element) -> None:
-        if not isinstance(element.tag, str):  # a comment
-            if element.tail:
-                pieces.append(element.tail)
-            return
-        block = element.tag.lower() in BLOCK_TAGS
-        if block:
-            pieces.append("\n")
-        if element.text and element.tag != "iframe":
-            pieces.append(element.text)
-        for child in element:
-            walk(child)
-        if block:
-            pieces.append("\n")
-        if element.tail:
-            pieces.append(element.tail)
-
-    walk(root)
+    # A stack of work instead of recursion: a hostile post may nest
+    # thousands deep. A string on the stack is text to add as it comes up.
+    stack: list[ElementTree.Element | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            pieces.append(item)
+            continue
+        if not isinstance(item.tag, str):  # a comment
+            pieces.append(item.tail or "")
+            continue
+        block = "\n" if item.tag.lower() in BLOCK_TAGS else ""
+        pieces.append(block)
+        if item.text and item.tag != "iframe":
+            pieces.append(item.text)
+        stack.append(block + (item.tail or ""))
+        stack.extend(reversed(item))
     # The parser left entities as written (consume_entities=False).
     text = html.unescape("".join(pieces))
     lines = (" ".join(line.split()) for line in text.splitlines())
@@ -604,6 +640,73 @@ class _UrlFilter(html5lib_shim.Filter):
             if url and urlsplit(url).scheme in ("http", "https"):
                 candidates.append(" ".join([url, *parts[1:2]]))
         return ", ".join(candidates)
+
+
+class _DepthCap(HTMLParser):
+    """Find the tags that would nest elements deeper than MAX_DEPTH, to take them out before parsing.
+
+    The standard library's tokenizer reads tags, comments, attribute values
+    and raw text the way the HTML parser will, in linear time; nesting is
+    counted simply (an end tag closes up to its start tag). Safety never
+    rests on this count: what is left still goes through the whole cleaner.
+    """
+
+    # Their contents are text, whatever looks like a tag in them.
+    CDATA_CONTENT_ELEMENTS = (
+        "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext",
+    )  # fmt: skip
+
+    def __init__(self, raw: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.raw = raw
+        self.line_starts = [0, *(match.end() for match in re.finditer("\n", raw))]
+        self.open: list[str] = []  # the elements kept open, outermost first
+        self.open_too_deep: dict[str, int] = {}  # tag: how many of its start tags were taken out
+        self.cuts: list[tuple[int, int]] = []
+
+    @classmethod
+    def flatten(cls, raw: str) -> str:
+        if raw.count("<") <= MAX_DEPTH:
+            return raw  # too few tags to nest too deep
+        cap = cls(raw)
+        cap.feed(raw)
+        cap.close()
+        if not cap.cuts:
+            return raw
+        kept, start = [], 0
+        for cut_start, cut_end in cap.cuts:
+            kept.append(raw[start:cut_start])
+            start = cut_end
+        kept.append(raw[start:])
+        return "".join(kept)
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self.line_starts[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _NOT_NESTING:
+            return
+        if len(self.open) < MAX_DEPTH:
+            self.open.append(tag)
+            return
+        start = self._offset()
+        self.cuts.append((start, start + len(self.get_starttag_text() or "")))
+        self.open_too_deep[tag] = self.open_too_deep.get(tag, 0) + 1
+
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        # "<div/>" opens a div all the same; only void elements are empty.
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open_too_deep.get(tag):
+            # The innermost open element of its kind is one taken out.
+            self.open_too_deep[tag] -= 1
+            start = self._offset()
+            end = self.raw.find(">", start)
+            self.cuts.append((start, len(self.raw) if end < 0 else end + 1))
+        elif tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 
 
 class _TextExtractor(HTMLParser):

@@ -236,7 +236,7 @@ class Poller:
             )
         assert response.body is not None
         parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
-        prepared = self._prepare(feed, parsed)
+        prepared, cleaning_warnings = self._prepare(feed, parsed)
         hint = max(filter(None, [response.fresh_for, parsed.ttl_seconds]), default=None)
         with transaction(self.sessions) as session:
             counts = store.save_entries(session, feed, prepared, now)
@@ -251,7 +251,7 @@ class Poller:
             feed.id, feed.source, feed.author_slug, "ok", response.status,
             new=counts.new, updated=counts.updated,
             unchanged=counts.unchanged + len(parsed.entries) - len(prepared),
-            warnings=parsed.warnings, bytes=len(response.body),
+            warnings=parsed.warnings + cleaning_warnings, bytes=len(response.body),
         )
 
     def _next_check(self, session: Session, feed: store.FeedState, now: datetime, hint: int | None) -> datetime:
@@ -266,8 +266,12 @@ class Poller:
         )
         return schedule.next_check_after_success(now, interval)
 
-    def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> list[store.PreparedEntry]:
-        """Clean and tag the entries that are new or changed since last stored."""
+    def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> tuple[list[store.PreparedEntry], tuple[str, ...]]:
+        """Clean and tag the entries that are new or changed since last stored, with warnings for the curator.
+
+        One entry never sinks its feed: content that cannot be cleaned is
+        stored as its plain text.
+        """
         rules = curator_rules(feed.boilerplate)
         version = cleaning_version(feed.boilerplate)
         fingerprints = {}
@@ -279,12 +283,17 @@ class Poller:
             fingerprints[store.key_hash(entry.key)] = (entry, tags, notes, content_hash)
         with self.sessions() as session:
             stored = store.stored_hashes(session, feed.id, fingerprints)
-        prepared = []
+        prepared, warnings = [], []
         for key_hash, (entry, tags, notes, content_hash) in fingerprints.items():
             if stored.get(key_hash) == content_hash:
                 continue  # unchanged: not cleaned again
             url = _http_url(entry.url)
-            content = clean_content(entry.content, entry.content_is_html, entry.base_url, entry_url=url, extra_rules=rules)
+            try:
+                content = clean_content(entry.content, entry.content_is_html, entry.base_url, entry_url=url, extra_rules=rules)
+            except Exception as problem:  # noqa: BLE001 - whatever the cleaner trips on, the other entries are stored
+                name = url or clean_text(entry.title) or entry.guid
+                warnings.append(f"entry {name} could not be cleaned ({type(problem).__name__}) and is stored as plain text")
+                content = clean_content(clean_text(entry.content, entry.content_is_html), False, entry.base_url, entry_url=url)
             title = clean_text(entry.title, entry.title_is_html) or _untitled(content.excerpt)
             prepared.append(
                 store.PreparedEntry(
@@ -305,7 +314,7 @@ class Poller:
                     tags=tuple(tags),
                 )
             )
-        return prepared
+        return prepared, tuple(warnings)
 
     def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str, record: _Recorder) -> PollOutcome:
         now = self.clock()

@@ -1,0 +1,104 @@
+"""Cleaning keeps what the writer wrote: deep documents, srcset, phone links, anchors, media."""
+
+from __future__ import annotations
+
+import html
+from xml.etree import ElementTree
+
+import pytest
+
+from aggregator import poll as poll_module
+from aggregator.clean import MAX_DEPTH, clean_content
+from tests.helpers import entries_by_title
+from tests.test_poll import poll, setup_feeds
+
+BASE = "https://writer.example/blog/2026/a-post/"
+
+
+def clean(markup: str, base: str | None = BASE) -> str:
+    return clean_content(markup, True, base).html
+
+
+def depth(markup: str) -> int:
+    """How deep the elements of cleaned HTML nest."""
+    root = ElementTree.fromstring(f"<root>{markup}</root>")
+    deepest, stack = 0, [(root, 0)]
+    while stack:
+        element, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in element)
+    return deepest
+
+
+def rss(*items: str) -> bytes:
+    body = "".join(
+        f"<item><title>{title}</title><link>https://writer.example/{title}</link><description>{html.escape(content)}</description></item>"
+        for title, content in (item.split("|", 1) for item in items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://writer.example/</link>{body}</channel></rss>'.encode()
+
+
+# -- deep nesting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("levels", [1_000, 5_000, 20_000])
+@pytest.mark.parametrize("tag", ["div", "b", "blockquote", "span"])
+def test_deep_nesting_is_flattened_below_the_cap_and_keeps_its_text(levels, tag):
+    result = clean_content(f"<{tag}>" * levels + "deep words" + f"</{tag}>" * levels + "<p>after</p>", True, BASE)
+    assert result.text.splitlines()[0] == "deep words" and result.text.endswith("after")
+    assert depth(result.html) <= MAX_DEPTH
+
+
+def test_unclosed_elements_nest_no_deeper_than_the_cap():
+    result = clean_content("<div>text " * 5_000, True, BASE)
+    assert depth(result.html) <= MAX_DEPTH
+    assert result.word_count == 5_000
+
+
+def test_a_thousand_unclosed_paragraphs_stay_a_thousand_paragraphs():
+    result = clean("".join(f"<p>paragraph {n}" for n in range(1_000)))
+    assert result.count("<p>") == 1_000 and "paragraph 999" in result
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "<div><!--</div>-->",  # an end tag in a comment is no end tag
+        '<div title="</div>">',  # nor in an attribute value
+        "<div><textarea></div></textarea>",  # nor in raw text
+        "<div/>",  # a non-void element opens despite its slash
+    ],
+)
+def test_what_only_looks_like_closing_does_not_defeat_the_cap(trick):
+    assert depth(clean(trick * 3_000 + "end")) <= MAX_DEPTH
+
+
+def test_a_deeply_nested_entry_is_stored_with_the_rest_of_its_feed(sessions, tmp_path, feed_server):
+    deep = "<div>" * 5_000 + "Deep thoughts." + "</div>" * 5_000
+    feed_server.script("deep.xml", body=rss(f"deep|{deep}", "plain|<p>A plain post.</p>"), headers={"Content-Type": "application/rss+xml"})
+    [feed] = setup_feeds(sessions, tmp_path, feed_server, "deep.xml")
+    outcome = poll(sessions, feed)
+    assert (outcome.result, outcome.new, outcome.warnings) == ("ok", 2, ())
+    stored = entries_by_title(sessions)
+    assert "Deep thoughts." in stored["deep"].content_html and depth(stored["deep"].content_html) <= MAX_DEPTH
+    assert stored["plain"].content_html == "<p>A plain post.</p>"
+
+
+def test_an_entry_that_cannot_be_cleaned_is_stored_as_text_with_a_warning(sessions, tmp_path, feed_server, monkeypatch):
+    def cleaner_that_trips(raw, is_html=True, *args, **kwargs):
+        if is_html and "TRIP" in raw:
+            raise RecursionError("maximum recursion depth exceeded")
+        return clean_content(raw, is_html, *args, **kwargs)
+
+    monkeypatch.setattr(poll_module, "clean_content", cleaner_that_trips)
+    body = rss("broken|<p>TRIP <b>kept</b> words</p><script>alert(1)</script>", "fine|<p>Fine.</p>")
+    feed_server.script("trip.xml", body=body, headers={"Content-Type": "application/rss+xml"})
+    [feed] = setup_feeds(sessions, tmp_path, feed_server, "trip.xml")
+    outcome = poll(sessions, feed)
+    assert (outcome.result, outcome.new) == ("ok", 2)
+    assert outcome.warnings == (
+        "entry https://writer.example/broken could not be cleaned (RecursionError) and is stored as plain text",
+    )
+    stored = entries_by_title(sessions)
+    assert stored["broken"].content_html == "<p>TRIP kept words</p>"
+    assert stored["fine"].content_html == "<p>Fine.</p>"
