@@ -134,7 +134,7 @@ TEASER_MAX_WORDS = 400
 # Part of every stored entry's content hash, with the built-in rules'
 # fingerprint: raise it when this module's cleaning changes, and the next
 # full poll of each feed cleans its entries again.
-RULES_VERSION = 2
+RULES_VERSION = 3
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What browsers take out of a URL before reading it (the URL standard): C0
