@@ -74,9 +74,10 @@ ALLOWED_ATTRIBUTES = {
     "details": ["open"],
 }
 
-# mailto: for "write to me" links; nothing that runs (javascript:, vbscript:)
-# or carries its own document (data:).
-ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto"})
+# mailto: for "write to me" links, tel: for the phone numbers of practices
+# and crisis lines; nothing that runs (javascript:, vbscript:) or carries its
+# own document (data:).
+ALLOWED_PROTOCOLS = frozenset({"http", "https", "mailto", "tel"})
 
 # Cut out with everything inside them. bleach's strip=True keeps the text of
 # a removed element, which for these would print code, CSS, form labels or
@@ -149,6 +150,9 @@ _URL_KEEP = "!#$%&'()*+,-./:;=?@[\\]^_|~"
 _BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"`{}]")
 _CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)(=?)")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_HTML_SPACE = " \t\n\f\r"
+# A width ("800w"), a pixel density ("1.5x") or a height ("600h").
+_SRCSET_DESCRIPTOR = re.compile(r"^(\d+w|\d+h|(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?x)$")
 _ELLIPSIS_END = re.compile(r"(\[\s*(…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
 
 
@@ -632,14 +636,51 @@ class _UrlFilter(html5lib_shim.Filter):
 
     def _srcset(self, value: str) -> str:
         candidates = []
-        for candidate in value.split(","):
-            parts = candidate.split()
-            if not parts:
-                continue
-            url = safe_url(parts[0], self.base_url)
+        for address, descriptors in srcset_candidates(value):
+            url = safe_url(address, self.base_url)
             if url and urlsplit(url).scheme in ("http", "https"):
-                candidates.append(" ".join([url, *parts[1:2]]))
+                candidates.append(" ".join([url, *filter(_SRCSET_DESCRIPTOR.match, descriptors)]))
         return ", ".join(candidates)
+
+
+def srcset_candidates(value: str) -> list[tuple[str, list[str]]]:
+    """Split a srcset into (URL, descriptors) the way the HTML standard parses it.
+
+    A URL runs to the next whitespace, so it may hold commas (image CDNs put
+    their options there); commas at its end end the candidate. Otherwise the
+    descriptors run to a comma outside parentheses.
+    """
+    candidates: list[tuple[str, list[str]]] = []
+    position, end = 0, len(value)
+    while True:
+        while position < end and (value[position] in _HTML_SPACE or value[position] == ","):
+            position += 1
+        if position >= end:
+            return candidates
+        start = position
+        while position < end and value[position] not in _HTML_SPACE:
+            position += 1
+        url, descriptors = value[start:position], []
+        if url.endswith(","):
+            candidates.append((url.rstrip(","), descriptors))
+            continue
+        token, in_parentheses = "", False
+        while position < end:
+            character = value[position]
+            position += 1
+            if in_parentheses:
+                token += character
+                in_parentheses = character != ")"
+            elif character == ",":
+                break
+            elif character in _HTML_SPACE:
+                descriptors.append(token)
+                token = ""
+            else:
+                token += character
+                in_parentheses = character == "("
+        descriptors.append(token)
+        candidates.append((url, [descriptor for descriptor in descriptors if descriptor]))
 
 
 class _DepthCap(HTMLParser):

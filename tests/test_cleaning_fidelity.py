@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import re
 from xml.etree import ElementTree
 
 import pytest
 
 from aggregator import poll as poll_module
-from aggregator.clean import MAX_DEPTH, clean_content
+from aggregator.clean import MAX_DEPTH, clean_content, srcset_candidates
 from tests.helpers import entries_by_title
 from tests.test_poll import poll, setup_feeds
 
@@ -102,3 +103,46 @@ def test_an_entry_that_cannot_be_cleaned_is_stored_as_text_with_a_warning(sessio
     stored = entries_by_title(sessions)
     assert stored["broken"].content_html == "<p>TRIP kept words</p>"
     assert stored["fine"].content_html == "<p>Fine.</p>"
+
+
+# -- srcset ---------------------------------------------------------------------
+
+SUBSTACK = "https://substackcdn.com/image/fetch/w_424,c_limit,f_webp,q_auto:good,fl_progressive:steep/https%3A%2F%2Fbucket.s3.amazonaws.com%2Fa.png"
+CLOUDINARY = "https://res.cloudinary.com/demo/image/upload/w_300,h_200,c_crop/sample.jpg"
+
+
+@pytest.mark.parametrize(
+    ("srcset", "candidates"),
+    [
+        ("a.jpg 2x, b.jpg 3x", [("a.jpg", ["2x"]), ("b.jpg", ["3x"])]),
+        (f"{SUBSTACK} 424w, {CLOUDINARY} 848w", [(SUBSTACK, ["424w"]), (CLOUDINARY, ["848w"])]),
+        ("a.jpg,b.jpg 2x", [("a.jpg,b.jpg", ["2x"])]),  # no space after the comma: one URL
+        ("a.jpg,, b.jpg", [("a.jpg", []), ("b.jpg", [])]),  # commas ending a URL end its candidate
+        (" ,a.jpg 100w (a, b) ,b.jpg", [("a.jpg", ["100w", "(a, b)"]), ("b.jpg", [])]),  # no split inside parentheses
+        ("", []),
+    ],
+)
+def test_srcset_is_split_as_the_html_standard_says(srcset, candidates):
+    assert srcset_candidates(srcset) == candidates
+
+
+def test_srcset_urls_with_commas_survive_made_absolute_and_checked():
+    result = clean(
+        f'<img src="a.jpg" srcset="{SUBSTACK} 424w, w_600,h_400/local.jpg 600w,'
+        f' javascript:alert(1) 2x, data:image/png;base64,AAAA 3x, {CLOUDINARY} 1.5x, b.jpg onerror=alert(1)" alt="">'
+    )
+    srcset = re.search(r'srcset="([^"]*)"', result).group(1)
+    assert html.unescape(srcset).split(", ") == [
+        f"{SUBSTACK} 424w", f"{BASE}w_600,h_400/local.jpg 600w", f"{CLOUDINARY} 1.5x", f"{BASE}b.jpg",
+    ]  # fmt: skip
+
+
+# -- phone links ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("href", "kept"),
+    [("tel:+1-800-273-8255", "tel:+1-800-273-8255"), ("tel:+44 20 7946 0958", "tel:+44%2020%207946%200958"), ("TEL:116123", "TEL:116123")],
+)
+def test_phone_links_are_kept(href, kept):
+    assert clean(f'<p>Call <a href="{href}">the line</a>.</p>') == f'<p>Call <a href="{kept}" rel="noopener noreferrer">the line</a>.</p>'
