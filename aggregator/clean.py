@@ -20,6 +20,7 @@ The only module that imports bleach.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import html.entities
 import re
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from bleach import html5lib_shim
@@ -51,11 +52,13 @@ ALLOWED_TAGS = frozenset({
     "details", "summary", "iframe",
 })  # fmt: skip
 
-# No style, class or id anywhere: a feed must not restyle our pages (fixed
-# widths break narrow screens) or collide with our anchors. width/height stay
-# on images so the browser reserves their space; CSS caps them to the column.
+# No style or class anywhere: a feed must not restyle our pages (fixed
+# widths break narrow screens). An id is kept only under the post's own
+# prefix (_Tidy.prefix_anchors), so it cannot collide with our anchors.
+# width/height stay on images so the browser reserves their space; CSS caps
+# them to the column.
 ALLOWED_ATTRIBUTES = {
-    "*": ["lang", "dir", "title"],
+    "*": ["lang", "dir", "title", "id"],
     "a": ["href", "title"],
     "img": ["src", "srcset", "sizes", "alt", "title", "width", "height"],
     "iframe": ["src", "title", "sandbox", "loading", "allow", "allowfullscreen", "referrerpolicy", "width", "height"],
@@ -334,7 +337,7 @@ class _Cleaner:
             strip_html_comments=True,
             css_sanitizer=None,
         )
-        cleaned = self.serializer.render(_UrlFilter(stream, base_url)).strip()
+        cleaned = self.serializer.render(_UrlFilter(stream, base_url, tidy.anchors)).strip()
         words = len(text.split())
         truncated = tidy.truncated or (words < TEASER_MAX_WORDS and bool(_ELLIPSIS_END.search(text)))
         return CleanContent(html=cleaned, text=text, excerpt=make_excerpt(text), word_count=words, truncated=truncated)
@@ -359,6 +362,9 @@ class _Tidy:
         self.entry_url = entry_url
         self.rules = rules
         self.truncated = False
+        # Per post (its address), and the same each time it is cleaned.
+        self.anchor_prefix = "e" + hashlib.blake2s((entry_url or base_url or "").encode(), digest_size=4).hexdigest() + "-"
+        self.anchors: set[str] = set()  # the ids kept, prefixed
         self.parents = {child: parent for parent in root.iter() for child in parent}
         self.removed: set[ElementTree.Element] = set()
 
@@ -369,6 +375,7 @@ class _Tidy:
         self.drop_trackers()
         self.drop_boilerplate_blocks()
         self.drop_empty()
+        self.prefix_anchors()
 
     def _elements(self) -> list[ElementTree.Element]:
         return [el for el in self.root.iter() if el is not self.root and isinstance(el.tag, str)]
@@ -537,6 +544,30 @@ class _Tidy:
                 empty.add(element)
         self.remove_all([element for element in empty if self.parents[element] not in empty])
 
+    def prefix_anchors(self) -> None:
+        """Keep the post's anchors under its prefix and point its "#..." links at them.
+
+        Footnotes and tables of contents then jump within our page; a link
+        to an anchor the post does not hold goes to the original page.
+        """
+        for element in self._elements():
+            name = element.attrib.pop("name", None) if element.tag == "a" else None
+            anchor = element.attrib.pop("id", None) or name
+            if not anchor or element.tag not in ALLOWED_TAGS or any(c in _HTML_SPACE for c in anchor):
+                continue
+            prefixed = anchor if anchor.startswith(self.anchor_prefix) else self.anchor_prefix + anchor
+            element.set("id", prefixed)
+            self.anchors.add(prefixed)
+        for link in self.root.iter("a"):
+            href = (link.get("href") or "").strip(_HTML_SPACE)
+            if not href.startswith("#"):
+                continue
+            for fragment in (href[1:], unquote(href[1:])):
+                prefixed = fragment if fragment.startswith(self.anchor_prefix) else self.anchor_prefix + fragment
+                if prefixed in self.anchors:
+                    link.set("href", "#" + prefixed)
+                    break
+
     def remove_all(self, elements: list[ElementTree.Element]) -> None:
         """Take `elements` out, keeping the text after each, in one pass over each parent."""
         doomed = set(elements)
@@ -598,9 +629,10 @@ def _plain_text(root: ElementTree.Element) -> str:
 class _UrlFilter(html5lib_shim.Filter):
     """Make URLs absolute and re-check them; mark links, images and embeds."""
 
-    def __init__(self, source: Any, base_url: str | None):
+    def __init__(self, source: Any, base_url: str | None, anchors: set[str]):
         super().__init__(source)
         self.base_url = base_url
+        self.anchors = anchors
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for token in super().__iter__():
@@ -611,7 +643,9 @@ class _UrlFilter(html5lib_shim.Filter):
     def _attributes(self, tag: str, attributes: dict[tuple[str | None, str], str]) -> dict[tuple[str | None, str], str]:
         result: dict[tuple[str | None, str], str] = {}
         for (namespace, name), value in attributes.items():
-            if name in URL_ATTRIBUTES:
+            if name == "href" and value.startswith("#") and value[1:] in self.anchors:
+                pass  # a jump within the post
+            elif name in URL_ATTRIBUTES:
                 absolute = safe_url(value, self.base_url)
                 if absolute is None:
                     continue

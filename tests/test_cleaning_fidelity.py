@@ -146,3 +146,30 @@ def test_srcset_urls_with_commas_survive_made_absolute_and_checked():
 )
 def test_phone_links_are_kept(href, kept):
     assert clean(f'<p>Call <a href="{href}">the line</a>.</p>') == f'<p>Call <a href="{kept}" rel="noopener noreferrer">the line</a>.</p>'
+
+
+# -- in-post anchors ------------------------------------------------------------
+
+FOOTNOTED = (
+    '<h2 id="contents">Contents</h2><p><a href="#part-two">Part two</a></p>'
+    '<p>A claim.<sup id="fnref:1"><a href="#fn:1">1</a></sup> <a href="#comments">Comments</a></p>'
+    '<h2 id="part-two">Part two</h2><p><a name="old-style">Old</a> <a href="#old%2Dstyle">anchor</a></p>'
+    '<ol><li id="fn:1"><p>The note. <a href="#fnref:1">↩</a></p></li></ol>'
+)
+
+
+def test_anchors_are_kept_under_the_posts_prefix_and_links_follow():
+    result = clean_content(FOOTNOTED, True, BASE, entry_url=BASE).html
+    prefix = re.search(r'id="(e[0-9a-f]{8}-)contents"', result).group(1)
+    ids = re.findall(r'\bid="([^"]*)"', result)
+    assert ids == [prefix + name for name in ("contents", "fnref:1", "part-two", "old-style", "fn:1")]
+    local = re.findall(r'href="#([^"]*)"', result)
+    assert local == [prefix + name for name in ("part-two", "fn:1", "old-style", "fnref:1")]
+    # An anchor the post does not hold is on the original page.
+    assert f'href="{BASE}#comments"' in result
+
+
+def test_two_posts_anchors_never_collide():
+    one = clean_content(FOOTNOTED, True, BASE, entry_url=BASE).html
+    other = clean_content(FOOTNOTED, True, "https://writer.example/other/", entry_url="https://writer.example/other/").html
+    assert set(re.findall(r'\bid="([^"]*)"', one)).isdisjoint(re.findall(r'\bid="([^"]*)"', other))
