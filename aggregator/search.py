@@ -11,16 +11,17 @@ What a query means, on both:
 - `"a phrase"` wants its words in that order; a hyphenated or apostrophised
   word (`self-care`, `men's`) is a phrase of its parts;
 - a trailing `*` makes the last word a prefix (`therap*`);
-- words are stemmed (`heals` finds `healing`), whatever their case;
-- very common words (PostgreSQL's English stop words) and single letters are
-  left out, on both: PostgreSQL does not index them, so SQLite must not make
-  them count. A query of nothing else is `empty`, which the page says.
-Known differences left: SQLite stems with Porter, PostgreSQL with Snowball,
-which disagree on a few words (`general` and `generous` are one stem to
-Porter only); inside a phrase a common word is matched exactly by SQLite and
-as any word by PostgreSQL; SQLite folds accents, PostgreSQL does not; and
-PostgreSQL keeps addresses such as `example.com` whole, where SQLite splits
-them into words.
+- words are stemmed (`heals` finds `healing`), whatever their case and accents;
+- very common words (the English stop words) and single letters are left
+  out of the query, except inside a phrase; a query of nothing else is
+  `empty`, which the page says.
+Both databases index words alike: PostgreSQL uses the `reading_room` text
+search configuration (migration 0009), which folds accents, stems with the
+original Porter algorithm as FTS5's `porter` does, and keeps stop words as
+FTS5 does. Left, and rare: PostgreSQL's parser keeps addresses, e-mails and
+numbers with signs or dots (`example.com`, `3.5`) whole, where FTS5 splits them
+into words; the two Porter stemmers differ on a few words (`us`, `psychology`);
+and a phrase may run from a title into its text on PostgreSQL only.
 
 Snippets come back with marker characters around the matches, and are
 escaped before the markers become <mark>.
@@ -45,11 +46,12 @@ from aggregator.reading import EntryView, entry_view, narrowed, tags_of, visible
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
 _START, _STOP = "\x02", "\x03"
+_CONFIGURATION = "reading_room"  # PostgreSQL's text search configuration (migration 0009)
 # A quoted phrase (the closing quote may be missing) or a bare chunk.
 _CHUNK = re.compile(r'"(?P<phrase>[^"]*)"?(?P<star>\*?)|(?P<bare>[^\s"]+)')
 _WORD = re.compile(r"[^\W_]+")
-# The stop words of PostgreSQL's 'english' configuration: left out of its
-# index, so left out of every query, on SQLite too.
+# PostgreSQL's English stop words (Snowball's list): nearly every post holds
+# them, so they narrow nothing.
 STOP_WORDS = frozenset(
     """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
     herself it its itself they them their theirs themselves what which who whom this that these those am is are
@@ -111,7 +113,7 @@ def _phrase(words: list[str], prefix: bool) -> Phrase | None:
     # Common words and single letters at either end are left out; inside a
     # phrase they stay, holding the other words apart.
     if words and _left_out(words[-1]):
-        prefix = False  # a prefix of a common word would match nearly every post on SQLite
+        prefix = False  # the prefix of a common word matches nearly every post
     while words and _left_out(words[-1]):
         words.pop()
     while words and _left_out(words[0]):
@@ -202,7 +204,7 @@ def _sqlite(session: Session, match: str, tags, exclude, limit: int) -> list:
 
 
 def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
-    tsquery = func.to_tsquery("english", bindparam("q", query))
+    tsquery = func.to_tsquery(_CONFIGURATION, bindparam("q", query))
     vector = literal_column("entries.search_vector")
     ranked = (
         visible(
@@ -216,7 +218,7 @@ def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
     ranked = ranked.order_by(literal_column("rank").desc(), Entry.sort_time.desc()).limit(limit).subquery()
     # Headlines are costly: made only for the few rows shown.
     headline = func.ts_headline(
-        "english",
+        _CONFIGURATION,
         Entry.content_text,
         tsquery,
         f"StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=12, MaxFragments=2, FragmentDelimiter=' … '",

@@ -5,6 +5,12 @@ of its writer (the author of feeds.yaml and the feed's own byline); it is
 written with the entry and backfilled here. SQLite's entries_fts index and
 PostgreSQL's search_vector are rebuilt with it as a third part.
 
+PostgreSQL's vector moves to a text search configuration of our own,
+`reading_room`, that reads words as SQLite's FTS5 tokenizer does: accents
+folded (the unaccent extension), stemmed with the original Porter algorithm
+(FTS5's `porter`, not the Snowball `english` stemmer), and no stop words
+dropped (FTS5 keeps them): the same query then finds the same posts on both.
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-29
@@ -62,10 +68,27 @@ SQLITE_DROP_INDEX = [
 ]
 
 
-def postgres_vector(columns: tuple[str, ...]) -> list[str]:
+POSTGRES_CONFIGURATION = [
+    "CREATE EXTENSION IF NOT EXISTS unaccent",
+    "CREATE TEXT SEARCH DICTIONARY reading_room_porter (TEMPLATE = snowball, Language = porter)",
+    "CREATE TEXT SEARCH CONFIGURATION reading_room (COPY = english)",
+    # The word types english sends to its stemmer; numbers, hosts, URLs and
+    # the rest keep english's 'simple' treatment.
+    """ALTER TEXT SEARCH CONFIGURATION reading_room
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part
+        WITH unaccent, reading_room_porter""",
+]
+POSTGRES_DROP_CONFIGURATION = [
+    "DROP TEXT SEARCH CONFIGURATION reading_room",
+    "DROP TEXT SEARCH DICTIONARY reading_room_porter",
+]
+
+
+def postgres_vector(columns: tuple[str, ...], configuration: str, text_of: str = "coalesce({}, '')") -> list[str]:
     """Add search_vector over `columns` (weights A, B, C in that order), indexed."""
     weighted = " ||\n        ".join(
-        f"setweight(to_tsvector('english', coalesce({column}, '')), '{weight}')" for column, weight in zip(columns, "ABC")
+        f"setweight(to_tsvector('{configuration}', {text_of.format(column)}), '{weight}')"
+        for column, weight in zip(columns, "ABC")
     )
     return [
         f"ALTER TABLE entries ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (\n        {weighted}) STORED",
@@ -86,7 +109,13 @@ def upgrade() -> None:
         op.execute(statement)
     op.add_column("entries", sa.Column("search_terms", sa.Text(), nullable=False, server_default=""))
     op.execute(BACKFILL.format(names=TAG_NAMES[dialect]))
-    for statement in sqlite_index(INDEXED_NOW) if dialect == "sqlite" else postgres_vector(INDEXED_NOW):
+    if dialect == "sqlite":
+        statements = sqlite_index(INDEXED_NOW)
+    else:
+        # PostgreSQL's parser reads "<dialog>" in a text as markup and skips it.
+        text_of = "translate(coalesce({}, ''), '<>', '  ')"
+        statements = POSTGRES_CONFIGURATION + postgres_vector(INDEXED_NOW, "reading_room", text_of)
+    for statement in statements:
         op.execute(statement)
 
 
@@ -95,5 +124,10 @@ def downgrade() -> None:
     for statement in SQLITE_DROP_INDEX if dialect == "sqlite" else POSTGRES_DROP_VECTOR:
         op.execute(statement)
     op.drop_column("entries", "search_terms")
-    for statement in sqlite_index(INDEXED_BEFORE) if dialect == "sqlite" else postgres_vector(INDEXED_BEFORE):
+    if dialect == "sqlite":
+        statements = sqlite_index(INDEXED_BEFORE)
+    else:
+        # The unaccent extension stays: other things may use it by now.
+        statements = POSTGRES_DROP_CONFIGURATION + postgres_vector(INDEXED_BEFORE, "english")
+    for statement in statements:
         op.execute(statement)
