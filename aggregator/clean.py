@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, parse_qs, quote, unquote, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from bleach import html5lib_shim
@@ -154,6 +154,7 @@ _BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"`{}]")
 _CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)(=?)")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HTML_SPACE = " \t\n\f\r"
+_VIDEO_TIME = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,5})m)?(?:(\d{1,6})s?)?$")
 # A width ("800w"), a pixel density ("1.5x") or a height ("600h").
 _SRCSET_DESCRIPTOR = re.compile(r"^(\d+w|\d+h|(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?x)$")
 _ELLIPSIS_END = re.compile(r"(\[\s*(…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
@@ -274,20 +275,34 @@ def canonical_embed(url: str | None) -> str | None:
     host = (parts.hostname or "").lower().removeprefix("www.").removeprefix("m.")
     segments = [s for s in parts.path.split("/") if s]
     video = None
-    if host in ("youtube.com", "youtube-nocookie.com"):
-        if len(segments) >= 2 and segments[0] in ("embed", "shorts", "live", "v"):
+    start = _start_seconds(parts)
+    if host in ("youtube.com", "youtube-nocookie.com", "youtu.be"):
+        if host == "youtu.be" and segments:
+            video = segments[0]
+        elif len(segments) >= 2 and segments[0] in ("embed", "shorts", "live", "v"):
             video = segments[1]
         elif segments == ["watch"]:
             video = (parse_qs(parts.query).get("v") or [None])[0]
-        return YOUTUBE_EMBED + video if video and _ID.match(video) else None
-    if host == "youtu.be" and segments:
-        return YOUTUBE_EMBED + segments[0] if _ID.match(segments[0]) else None
+        if not video or not _ID.match(video):
+            return None
+        return YOUTUBE_EMBED + video + (f"?start={start}" if start else "")
     if host == "player.vimeo.com" and len(segments) >= 2 and segments[0] == "video":
         video = segments[1]
     elif host == "vimeo.com" and segments:
         video = segments[-1]
     if video and video.isdigit():
-        return VIMEO_EMBED + video
+        return VIMEO_EMBED + video + (f"#t={start}s" if start else "")
+    return None
+
+
+def _start_seconds(parts: SplitResult) -> int | None:
+    """The second a video link starts at: ?start=90, ?t=90 or #t=1m30s."""
+    query, fragment = parse_qs(parts.query), parse_qs(parts.fragment)
+    for value in [*query.get("start", []), *query.get("t", []), *fragment.get("t", [])]:
+        match = _VIDEO_TIME.match(value.strip())
+        if match:
+            hours, minutes, seconds = (int(group or 0) for group in match.groups())
+            return hours * 3600 + minutes * 60 + seconds or None
     return None
 
 

@@ -131,7 +131,13 @@ def test_other_iframes_become_plain_links_to_what_they_embedded():
 @pytest.mark.parametrize(
     ("url", "embed"),
     [
-        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=10"),
+        ("https://www.youtube.com/embed/dQw4w9WgXcQ?start=90&autoplay=1", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=90"),
+        ("https://youtu.be/dQw4w9WgXcQ?t=1m30s", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=90"),
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ#t=1h2m3s", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=3723"),
+        ("https://youtu.be/dQw4w9WgXcQ?t=soon", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
+        ("https://vimeo.com/76979871#t=1m30s", "https://player.vimeo.com/video/76979871#t=90s"),
+        ("https://player.vimeo.com/video/76979871#t=90s", "https://player.vimeo.com/video/76979871#t=90s"),
         ("https://youtu.be/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
         ("//www.youtube-nocookie.com/embed/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"),
         ("https://m.youtube.com/shorts/abcDEF_123", "https://www.youtube-nocookie.com/embed/abcDEF_123"),

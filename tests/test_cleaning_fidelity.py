@@ -173,3 +173,19 @@ def test_two_posts_anchors_never_collide():
     one = clean_content(FOOTNOTED, True, BASE, entry_url=BASE).html
     other = clean_content(FOOTNOTED, True, "https://writer.example/other/", entry_url="https://writer.example/other/").html
     assert set(re.findall(r'\bid="([^"]*)"', one)).isdisjoint(re.findall(r'\bid="([^"]*)"', other))
+
+
+# -- embeds ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "player"),
+    [
+        ("https://www.youtube.com/embed/dQw4w9WgXcQ?start=90", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=90"),
+        ("https://player.vimeo.com/video/76979871#t=1m30s", "https://player.vimeo.com/video/76979871#t=90s"),
+    ],
+)
+def test_rebuilt_players_start_where_the_writer_said(frame, player):
+    result = clean(f'<iframe src="{frame}"></iframe>')
+    assert re.findall(r'<iframe src="([^"]*)"', result) == [player]
+    assert clean(result) == result
