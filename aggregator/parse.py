@@ -139,6 +139,9 @@ _ROOT_START_TAG = re.compile(r"""<([^\s/>"'=]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _FIRST_ELEMENT = re.compile(r"<[A-Za-z0-9_]")
 _ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
 _DROPPED_DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*?>", re.MULTILINE)  # as feedparser removes it
+_FEW_LINE_STARTS = 64
+_WHITE_SPACE_RUN = re.compile(r"[ \t\r\n]+")  # XML white space
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -206,11 +209,40 @@ def _after(text: str, closing: str, start: int) -> int:
     return found + len(closing) if found >= 0 else -1
 
 
+def _markup_encoding(body: bytes) -> str:
+    return next((encoding for leading, encoding in _LEADING_BYTES_ENCODINGS if body.startswith(leading)), "latin-1")
+
+
 def _markup_text(body: bytes) -> str:
-    for leading, encoding in _LEADING_BYTES_ENCODINGS:
-        if body.startswith(leading):
-            return body.decode(encoding, "replace")
-    return body.decode("latin-1")
+    return body.decode(_markup_encoding(body), "replace")
+
+
+def _with_few_line_starts(body: bytes, markup: str) -> tuple[bytes, str]:
+    """Turn runs of blank lines before the root element into ones that start no line for a regex.
+
+    feedparser looks for the DOCTYPE with `^\\s*` patterns, which cost the
+    square of a run of blank lines: 100,000 of them take half a minute.
+    Every line break of a run but its last becomes a CR and a space, which
+    XML still counts as one line break each, so expat's positions stay true.
+    """
+    first_element = _FIRST_ELEMENT.search(markup)
+    head = markup[: first_element.start() if first_element else len(markup)]
+    if head.count("\n") <= _FEW_LINE_STARTS:
+        return body, markup
+    encoding = _markup_encoding(body)
+    old_head = head.encode(encoding, "replace")
+    if not body.startswith(old_head):
+        return body, markup  # undecodable bytes in the head: feedparser gives up on it quickly anyway
+    new_head = _WHITE_SPACE_RUN.sub(_one_line_start, head)
+    return new_head.encode(encoding) + body[len(old_head) :], new_head + markup[len(head) :]
+
+
+def _one_line_start(run: re.Match[str]) -> str:
+    breaks = list(_LINE_BREAK.finditer(run.group(0)))
+    if len(breaks) < 2:
+        return run.group(0)
+    last = breaks[-1].start()  # a CRLF stays whole: one line break, as before
+    return _LINE_BREAK.sub("\r ", run.group(0)[:last]) + run.group(0)[last:]
 
 
 def _xml_reason(problem: BaseException | None, markup: str) -> str:
@@ -254,6 +286,7 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         # Refused before feedparser sees it: its fallback parser expands
         # entities without limit (50 kB referenced 2,000 times is 100 MB).
         raise ParseError(ENTITIES_REFUSED)
+    body, markup = _with_few_line_starts(body, markup)
     headers = {"content-type": content_type} if content_type else {}
     if b"xml:base" in body:
         # The outermost base of a relative xml:base is the document's URL

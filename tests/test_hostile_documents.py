@@ -181,3 +181,19 @@ def test_a_broken_document_without_entries_names_the_position():
     with pytest.raises(ParseError) as broken:
         parse_feed(b'<?xml version="1.0"?>\n<rss version="2.0">\n<channel><title>T</title>\n<title x="1" x="2">Twice</title></channel></rss>', URL)
     assert str(broken.value) == "the feed is broken and has no readable entries: line 4, column 14: duplicate attribute"
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n", "\n\r\n \t"])
+def test_blank_lines_before_the_root_keep_positions_and_the_doctype(line_break):
+    # A run of blank lines in the prolog once cost the square of its length.
+    netscape = (
+        '<?xml version="1.0"?>' + line_break * 20_000 + '<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"\n'
+        ' "http://my.netscape.com/publish/formats/rss-0.91.dtd">' + line_break * 20_000
+    )
+    body = rss(item(1) + item(2, "A &bogus; one"), prolog=netscape)
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    line = next(number for number, text in enumerate(lines, 1) if "&bogus;" in text)
+    parsed = parse_feed(body.encode(), URL)
+    assert parsed.format == "rss091n"
+    assert [entry.title for entry in parsed.entries] == ["Post 1", "Post 2"]
+    assert parsed.warnings[0].endswith(f": line {line}, column {lines[line - 1].index('&bogus;') + 1}: undefined entity")
