@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -348,6 +348,21 @@ def dialect_insert(session: Session, table: Any) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"unsupported database: {dialect}")
+
+
+def replace_writer_in_search_terms(session: Session, which: Any, old: str, new: str) -> None:
+    """Put a writer's new name in front of the search terms of the entries `which` selects.
+
+    `_entry_values` writes the writer's name first, so the old one is a prefix.
+    """
+    if old == new:
+        return
+    session.execute(
+        update(Entry)
+        .where(which, func.substr(Entry.search_terms, 1, len(old)) == old)
+        .values(search_terms=func.trim(literal(new) + func.substr(Entry.search_terms, len(old) + 1)))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _entry_values(entry: PreparedEntry, writer: str) -> dict[str, Any]:

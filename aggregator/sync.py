@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
-from aggregator.store import ALIASES_KEY, NOTES_KEY, SCHEDULE_KEY, SITE_KEY, SUPPORT_KEY
+from aggregator.store import ALIASES_KEY, NOTES_KEY, SCHEDULE_KEY, SITE_KEY, SUPPORT_KEY, replace_writer_in_search_terms
 
 log = logging.getLogger("aggregator.sync")
 SYNC_LOCK_ID = 7_202_612
@@ -93,6 +93,9 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
             report.added.append(f"author {author.slug}")
         else:
             differences = [key for key, value in wanted.items() if getattr(author, key) != value]
+            if "name" in differences:
+                # Posts are found by their writer's name: the new one from now on.
+                replace_writer_in_search_terms(session, Entry.author_id == author.id, author.name, author_config.name)
             if author.retired_at is not None:
                 author.retired_at = None
                 differences.insert(0, "listed again")
@@ -142,7 +145,10 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                 differences.insert(0, "listed again")
             if "author" in differences:
                 # Entries carry their author for fast author pages; they move too.
+                previous = session.get(Author, feed.author_id)
                 session.execute(update(Entry).where(Entry.feed_id == feed.id).values(author_id=author.id))
+                if previous is not None:
+                    replace_writer_in_search_terms(session, Entry.feed_id == feed.id, previous.name, author.name)
             if differences:
                 feed.author_id = author.id
                 feed.location = feed_config.location

@@ -74,6 +74,14 @@ def test_a_noted_excerpt_waits_behind_the_same_one_click(client, path):
         assert "content-guard" not in plain and '<p class="card__excerpt">' in plain
 
 
+def test_a_noted_search_result_waits_behind_the_same_one_click(client):
+    html = unescape(client.get("/search?q=bereaved").get_data(as_text=True))
+    start = html.index("After a Suicide")
+    hit = html[start : html.index("</li>", start)]
+    guard = hit.index('<details class="content-guard content-guard--excerpt">')
+    assert hit.index("Content note:</strong> mentions suicide") < guard < hit.index("<mark>")
+
+
 def test_entry_page_asks_one_click_and_offers_support(client):
     html = unescape(client.get(entry_path(client, "After a Suicide")).get_data(as_text=True))
     guard = html.index('<details class="content-guard">')

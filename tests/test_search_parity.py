@@ -115,6 +115,22 @@ def test_every_query_finds_the_same_posts_on_either_database(corpus):
     assert wrong == {}
 
 
+def test_a_renamed_writer_is_found_by_the_new_name(corpus, tmp_path, feed_server):
+    samuels = {title for writer, title, _, _ in CORPUS if writer == "samuel-achebe"}
+    urls = {slug: [feed_server.url(f"parity-{slug}.xml")] for slug in ("maren-olsen", "samuel-achebe")}
+    renamed = feeds_yaml(urls).replace("name: Samuel Achebe\n", "name: Kofi Mensah, LPC\n")
+    write_and_sync(corpus, tmp_path, renamed)
+    with corpus() as session:
+        assert found(session, "mensah") == samuels
+        assert found(session, "samuel") == set()
+    # A feed moved to another writer is found by that writer's name.
+    moved = {"maren-olsen": urls["maren-olsen"] + urls["samuel-achebe"]}
+    write_and_sync(corpus, tmp_path, feeds_yaml(moved))
+    with corpus() as session:
+        assert found(session, "maren") == ALL
+        assert found(session, "mensah") == set()
+
+
 @pytest.mark.parametrize("query", LEFT_OUT)
 def test_a_query_of_common_words_and_single_letters_is_empty(query):
     assert parse_query(query).empty
