@@ -49,7 +49,7 @@ ALLOWED_TAGS = frozenset({
     "blockquote", "ul", "ol", "li", "dl", "dt", "dd",
     "a", "img", "figure", "figcaption", "picture",
     "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "colgroup", "col",
-    "details", "summary", "iframe",
+    "details", "summary", "iframe", "video", "audio", "source", "track",
 })  # fmt: skip
 
 # No style or class anywhere: a feed must not restyle our pages (fixed
@@ -75,6 +75,12 @@ ALLOWED_ATTRIBUTES = {
     "colgroup": ["span"],
     "abbr": ["title"],
     "details": ["open"],
+    # Native players only: controls and preload="none" are set on every one
+    # (_UrlFilter), and nothing plays by itself (no autoplay).
+    "video": ["src", "poster", "width", "height"],
+    "audio": ["src"],
+    "source": ["src", "type", "srcset", "sizes", "media"],
+    "track": ["src", "kind", "srclang", "label", "default"],
 }
 
 # mailto: for "write to me" links, tel: for the phone numbers of practices
@@ -90,7 +96,7 @@ DROP_WITH_CONTENTS = frozenset({
     "frame", "frameset", "noframes", "noembed", "iframe", "svg", "math",
     "head", "title", "meta", "link", "base", "form", "button", "select",
     "textarea", "input", "option", "optgroup", "datalist", "output", "dialog",
-    "canvas", "audio", "video", "source", "track", "param", "xmp", "plaintext",
+    "canvas", "param", "xmp", "plaintext",
     "isindex", "keygen", "menu", "portal", "slot",
 })  # fmt: skip
 
@@ -101,7 +107,11 @@ YOUTUBE_EMBED = "https://www.youtube-nocookie.com/embed/"
 VIMEO_EMBED = "https://player.vimeo.com/video/"
 EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
 
-URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
+MEDIA_PLAYERS = frozenset({"video", "audio"})
+MEDIA_ELEMENTS = frozenset({"video", "audio", "source", "track"})
+# Where <source> and <track> mean something; elsewhere they go.
+MEDIA_PARENTS = {"source": frozenset({"video", "audio", "picture"}), "track": MEDIA_PLAYERS}
 XML_BASE = "xml:base"
 BLOCK_TAGS = frozenset({
     "p", "div", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li",
@@ -110,7 +120,7 @@ BLOCK_TAGS = frozenset({
 })  # fmt: skip
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 # Elements that say something even without text.
-CONTENT_ELEMENTS = frozenset({"img", "iframe", "hr", "table", "picture"})
+CONTENT_ELEMENTS = frozenset({"img", "iframe", "hr", "table", "picture", "video", "audio"})
 # Elements removed when nothing is left in them.
 EMPTIABLE = frozenset({
     "p", "div", "span", "section", "article", "aside", "header", "footer", "center", "font",
@@ -385,6 +395,7 @@ class _Tidy:
 
     def run(self) -> None:
         self.resolve_inner_bases()
+        self.open_silent_players()
         self.drop_unsafe()
         self.drop_selected()
         self.drop_trackers()
@@ -446,6 +457,17 @@ class _Tidy:
                     # Attribute values here are as written, references undecoded.
                     element.set(name, absolute.replace("&", "&amp;"))
 
+    def open_silent_players(self) -> None:
+        """Turn a player with nothing it may play into a plain block of its fallback."""
+        for player in self._elements():
+            if player.tag not in MEDIA_PLAYERS:
+                continue
+            sources = [player.get("src"), *(child.get("src") for child in player if child.tag == "source")]
+            playable = (safe_url(source, self.base_url) for source in sources if source)
+            if not any(url and urlsplit(url).scheme in ("http", "https") for url in playable):
+                player.tag = "div"  # its <source> and <track> are then stray, and go
+                player.attrib.clear()
+
     def drop_unsafe(self) -> None:
         for element in self._elements():
             # SVG and MathML elements carry their namespace ("{...svg}svg"):
@@ -453,7 +475,8 @@ class _Tidy:
             # from HTML's, the stuff of mutation XSS.
             foreign = element.tag.startswith("{")
             tag = element.tag.lower()
-            if not foreign and tag not in DROP_WITH_CONTENTS:
+            stray = tag in MEDIA_PARENTS and self.parents[element].tag not in MEDIA_PARENTS[tag]
+            if not foreign and not stray and tag not in DROP_WITH_CONTENTS:
                 continue
             if not self._attached(element):
                 continue
@@ -631,9 +654,11 @@ def _plain_text(root: ElementTree.Element) -> str:
             continue
         block = "\n" if item.tag.lower() in BLOCK_TAGS else ""
         pieces.append(block)
-        if item.text and item.tag != "iframe":
-            pieces.append(item.text)
         stack.append(block + (item.tail or ""))
+        if item.tag in MEDIA_PLAYERS or item.tag == "iframe":
+            continue  # a player's fallback is for browsers without one, not the post's words
+        if item.text:
+            pieces.append(item.text)
         stack.extend(reversed(item))
     # The parser left entities as written (consume_entities=False).
     text = html.unescape("".join(pieces))
@@ -664,6 +689,8 @@ class _UrlFilter(html5lib_shim.Filter):
                 absolute = safe_url(value, self.base_url)
                 if absolute is None:
                     continue
+                if tag in MEDIA_ELEMENTS and urlsplit(absolute).scheme not in ("http", "https"):
+                    continue
                 value = absolute
             elif name == "srcset":
                 value = self._srcset(value)
@@ -675,6 +702,9 @@ class _UrlFilter(html5lib_shim.Filter):
         elif tag == "img" and ((None, "src") in result or (None, "srcset") in result):
             result[(None, "loading")] = "lazy"
             result[(None, "decoding")] = "async"
+        elif tag in MEDIA_PLAYERS:
+            result[(None, "controls")] = ""
+            result[(None, "preload")] = "none"
         elif tag == "iframe":
             # Only the players _embed built pass, and always sandboxed.
             source = result.get((None, "src"), "")

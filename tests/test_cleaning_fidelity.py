@@ -10,6 +10,8 @@ import pytest
 
 from aggregator import poll as poll_module
 from aggregator.clean import MAX_DEPTH, clean_content, srcset_candidates
+from aggregator.db import make_engine
+from aggregator.web import create_app
 from tests.helpers import entries_by_title
 from tests.test_poll import poll, setup_feeds
 
@@ -189,3 +191,73 @@ def test_rebuilt_players_start_where_the_writer_said(frame, player):
     result = clean(f'<iframe src="{frame}"></iframe>')
     assert re.findall(r'<iframe src="([^"]*)"', result) == [player]
     assert clean(result) == result
+
+
+# -- inline media ---------------------------------------------------------------
+
+
+def test_video_and_audio_are_native_players_that_never_start_by_themselves():
+    result = clean(
+        '<audio src="ep1.mp3" autoplay preload="auto" onplay="alert(1)">No player? <a href="ep1.mp3">Download</a>.</audio>'
+        '<video poster="still.jpg" autoplay muted loop width="640" height="360">'
+        '<source src="talk.webm" type="video/webm"><source src="javascript:alert(1)"><source src="data:video/mp4;base64,AAAA">'
+        '<track src="talk.vtt" kind="captions" srclang="en" label="English" default>Fallback text</video>'
+    )
+    assert result == (
+        f'<audio src="{BASE}ep1.mp3" controls preload="none">No player? <a href="{BASE}ep1.mp3" rel="noopener noreferrer">Download</a>.</audio>'
+        f'<video poster="{BASE}still.jpg" width="640" height="360" controls preload="none">'
+        f'<source src="{BASE}talk.webm" type="video/webm"><source><source>'
+        f'<track src="{BASE}talk.vtt" kind="captions" srclang="en" label="English" default="">Fallback text</video>'
+    )
+
+
+@pytest.mark.parametrize("source", ["javascript:alert(1)", "data:audio/mp3;base64,AAAA", "mailto:a@writer.example", "tel:123", ""])
+def test_a_player_with_nothing_it_may_play_leaves_its_fallback(source):
+    result = clean(f'<audio src="{source}"><source src="{source}"><track src="c.vtt">Listen <b>elsewhere</b>.</audio>')
+    assert result == "<div>Listen <b>elsewhere</b>.</div>"
+
+
+def test_picture_sources_keep_srcset_media_and_type_under_the_url_checks():
+    result = clean(
+        '<picture><source srcset="wide.avif 1x, wide@2x.avif 2x" media="(min-width: 600px)" type="image/avif" onerror="alert(1)">'
+        '<source srcset="javascript:alert(1) 1x"><img src="narrow.jpg" alt="A path"></picture>'
+    )
+    assert result == (
+        f'<picture><source srcset="{BASE}wide.avif 1x, {BASE}wide@2x.avif 2x" media="(min-width: 600px)" type="image/avif">'
+        f'<source><img src="{BASE}narrow.jpg" alt="A path" loading="lazy" decoding="async"></picture>'
+    )
+
+
+def test_stray_sources_and_tracks_go():
+    assert clean('<p>Text<source src="a.mp4"><track src="a.vtt"></p>') == "<p>Text</p>"
+
+
+# -- a post read over HTTP and shown on its page ---------------------------------
+
+FAITHFUL_POST = (
+    '<p>Call <a href="tel:+1-800-273-8255">the line</a>.<sup id="fnref:1"><a href="#fn:1">1</a></sup></p>'
+    f'<img src="a.png" srcset="{SUBSTACK} 424w, {CLOUDINARY} 848w" alt="A path">'
+    '<iframe src="https://www.youtube.com/embed/dQw4w9WgXcQ?start=90"></iframe>'
+    '<audio src="/episode.mp3" autoplay>Download the episode.</audio>'
+    '<ol><li id="fn:1"><p>The note. <a href="#fnref:1">back</a></p></li></ol>'
+)
+
+
+def test_a_faithful_post_over_http_and_on_its_page(database_url, sessions, tmp_path, feed_server):
+    feed_server.script("faithful.xml", body=rss(f"faithful|{FAITHFUL_POST}"), headers={"Content-Type": "application/rss+xml"})
+    [feed] = setup_feeds(sessions, tmp_path, feed_server, "faithful.xml")
+    assert poll(sessions, feed).new == 1
+    entry = entries_by_title(sessions)["faithful"]
+    engine = make_engine(database_url)
+    try:
+        response = create_app(engine=engine, TESTING=True).test_client().get(f"/entry/{entry.id}")
+    finally:
+        engine.dispose()
+    page = html.unescape(response.get_data(as_text=True))
+    assert "media-src https: http:" in response.headers["Content-Security-Policy"]
+    assert 'href="tel:+1-800-273-8255"' in page
+    assert f"{SUBSTACK} 424w, {CLOUDINARY} 848w" in page
+    assert 'src="https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?start=90"' in page
+    assert '<audio src="https://writer.example/episode.mp3" controls preload="none">' in page and "autoplay" not in page
+    prefix = re.search(r'id="(e[0-9a-f]{8}-)fnref:1"', page).group(1)
+    assert f'href="#{prefix}fn:1"' in page and f'id="{prefix}fn:1"' in page and f'href="#{prefix}fnref:1"' in page

@@ -31,6 +31,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "style-src 'self'",
     # Posts show images from their authors' sites.
     "img-src 'self' https: http:",
+    # and the audio and video they put in their posts (never data: or blob:).
+    "media-src https: http:",
     "object-src 'none'",
     # Only the video players that clean.py builds, sandboxed.
     "frame-src " + " ".join(EMBED_HOSTS),
