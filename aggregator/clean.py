@@ -109,6 +109,15 @@ EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
 
 URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
 MEDIA_PLAYERS = frozenset({"video", "audio"})
+MATHML_ROOT = "{http://www.w3.org/1998/math/mathml}math"  # as lowercased in drop_unsafe
+# MathML reaches the tree whole, to be read for its text (_math_as_text).
+MATHML_TOKENS = frozenset({"mi", "mn", "mo", "ms", "mtext"})
+MATHML_ANNOTATIONS = frozenset({"annotation", "annotation-xml"})
+MATHML_TAGS = MATHML_TOKENS | MATHML_ANNOTATIONS | frozenset({
+    "math", "mrow", "mfrac", "msqrt", "mroot", "msub", "msup", "msubsup", "munder", "mover", "munderover",
+    "mmultiscripts", "mprescripts", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose",
+    "merror", "mspace", "semantics", "maction",
+})  # fmt: skip
 MEDIA_ELEMENTS = frozenset({"video", "audio", "source", "track"})
 # Where <source> and <track> mean something; elsewhere they go.
 MEDIA_PARENTS = {"source": frozenset({"video", "audio", "picture"}), "track": MEDIA_PLAYERS}
@@ -148,7 +157,7 @@ TEASER_MAX_WORDS = 400
 # Part of every stored entry's content hash, with the built-in rules'
 # fingerprint: raise it when this module's cleaning changes, and the next
 # full poll of each feed cleans its entries again.
-RULES_VERSION = 3
+RULES_VERSION = 4
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What browsers take out of a URL before reading it (the URL standard): C0
@@ -164,6 +173,10 @@ _BAD_HOST = re.compile(r"[\x00-\x20\x7f<>\"`{}]")
 _CHARACTER_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)(=?)")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HTML_SPACE = " \t\n\f\r"
+_HIDDEN_STYLE = re.compile(r"(^|;)\s*(display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
+# Query parameters that say which campaign or click brought a reader, not
+# which page: taken off links.
+_TRACKING_PARAMETER = re.compile(r"^(utm_[^=]*|fbclid|gclid|mc_cid|mc_eid)(=|$)", re.IGNORECASE)
 _VIDEO_TIME = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,5})m)?(?:(\d{1,6})s?)?$")
 # A width ("800w"), a pixel density ("1.5x") or a height ("600h").
 _SRCSET_DESCRIPTOR = re.compile(r"^(\d+w|\d+h|(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?x)$")
@@ -331,7 +344,7 @@ class _Cleaner:
         self.parser = html5lib_shim.BleachHTMLParser(
             # The elements to drop must reach the tree to be dropped whole;
             # bleach's tokenizer would otherwise turn them into bare text.
-            tags=ALLOWED_TAGS | DROP_WITH_CONTENTS,
+            tags=ALLOWED_TAGS | DROP_WITH_CONTENTS | MATHML_TAGS,
             strip=True,
             consume_entities=False,
             namespaceHTMLElements=False,
@@ -476,11 +489,16 @@ class _Tidy:
             foreign = element.tag.startswith("{")
             tag = element.tag.lower()
             stray = tag in MEDIA_PARENTS and self.parents[element].tag not in MEDIA_PARENTS[tag]
-            if not foreign and not stray and tag not in DROP_WITH_CONTENTS:
+            if not foreign and not stray and not _hidden(element) and tag not in DROP_WITH_CONTENTS:
                 continue
             if not self._attached(element):
                 continue
-            self.remove(element, self._embed(element) if tag == "iframe" else None)
+            if tag == "iframe":
+                self.remove(element, self._embed(element))
+            elif tag == MATHML_ROOT:
+                self.remove(element, _math_as_text(element))
+            else:
+                self.remove(element)
 
     def _embed(self, iframe: ElementTree.Element) -> ElementTree.Element | None:
         """A sandboxed player for an allowed video host, a link for other frames."""
@@ -522,8 +540,9 @@ class _Tidy:
             if element.tag != "img" or not self._attached(element):
                 continue
             source = safe_url(element.get("src"), self.base_url) or ""
-            one_pixel = _pixels(element.get("width")) == 1 and _pixels(element.get("height")) == 1
-            if one_pixel or (source and self.rules.is_tracker(source)):
+            width, height = _pixels(element.get("width")), _pixels(element.get("height"))
+            invisible = width is not None and height is not None and width <= 1 and height <= 1
+            if invisible or (source and self.rules.is_tracker(source)):
                 self.remove(element)
 
     def drop_boilerplate_blocks(self) -> None:
@@ -625,6 +644,36 @@ class _Tidy:
             parent[:] = kept
 
 
+def _hidden(element: ElementTree.Element) -> bool:
+    """Whether the writer marked `element` not to be shown (hidden, display:none)."""
+    hidden = element.get("hidden")
+    if hidden is not None and hidden.strip().lower() != "until-found":  # found by search, so it is content
+        return True
+    return bool(_HIDDEN_STYLE.search(element.get("style") or ""))
+
+
+def _math_as_text(math: ElementTree.Element) -> ElementTree.Element | None:
+    """The text of a MathML formula (its alttext, else its characters), in place of its markup.
+
+    MathML's parsing rules differ from HTML's, the stuff of mutation XSS,
+    so none of its markup stays; the reader keeps "x = 2".
+    """
+    for node in math.iter():
+        if _local_name(node) in MATHML_ANNOTATIONS:
+            node.clear()  # the formula in another notation (TeX, ...), not its text
+    tokens = ("".join(node.itertext()) for node in math.iter() if _local_name(node) in MATHML_TOKENS)
+    text = " ".join((math.get("alttext") or " ".join(tokens)).split())
+    if not text:
+        return None
+    replacement = ElementTree.Element("div" if math.get("display") == "block" else "span")
+    replacement.text = text
+    return replacement
+
+
+def _local_name(element: ElementTree.Element) -> str:
+    return str(element.tag).rpartition("}")[2].lower()
+
+
 def _pixels(value: str | None) -> int | None:
     digits = (value or "").strip().lower().removesuffix("px")
     return int(digits) if digits.isdigit() else None
@@ -689,6 +738,8 @@ class _UrlFilter(html5lib_shim.Filter):
                 absolute = safe_url(value, self.base_url)
                 if absolute is None:
                     continue
+                if name == "href":
+                    absolute = _without_tracking(absolute)
                 if tag in MEDIA_ELEMENTS and urlsplit(absolute).scheme not in ("http", "https"):
                     continue
                 value = absolute
@@ -760,6 +811,18 @@ def srcset_candidates(value: str) -> list[tuple[str, list[str]]]:
                 in_parentheses = character == "("
         descriptors.append(token)
         candidates.append((url, [descriptor for descriptor in descriptors if descriptor]))
+
+
+def _without_tracking(url: str) -> str:
+    """`url` without its campaign and click-tracking query parameters (utm_*, fbclid, ...)."""
+    before, question, rest = url.partition("?")
+    if not question:
+        return url
+    query, hash_mark, fragment = rest.partition("#")
+    kept = [parameter for parameter in query.split("&") if not _TRACKING_PARAMETER.match(parameter)]
+    if len(kept) == len(query.split("&")):
+        return url
+    return before + ("?" + "&".join(kept) if any(kept) else "") + hash_mark + fragment
 
 
 class _DepthCap(HTMLParser):

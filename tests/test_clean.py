@@ -44,9 +44,9 @@ def test_text_after_a_dropped_element_stays():
     assert clean("<script>x</script>lead text") == "lead text"
 
 
-def test_svg_and_math_are_dropped_whole():
-    result = clean('<p>a</p><svg><script>alert(1)</script><text>svg text</text></svg><math><mi>x</mi></math><p>b</p>')
-    assert result == "<p>a</p><p>b</p>"
+def test_svg_is_dropped_whole_and_math_leaves_only_its_text():
+    result = clean('<p>a</p><svg><script>alert(1)</script><text>svg text</text></svg><math><mi>x</mi><script>alert(2)</script></math><p>b</p>')
+    assert result == "<p>a</p><span>x</span><p>b</p>"
 
 
 def test_forms_and_signup_boxes_are_dropped():

@@ -261,3 +261,49 @@ def test_a_faithful_post_over_http_and_on_its_page(database_url, sessions, tmp_p
     assert '<audio src="https://writer.example/episode.mp3" controls preload="none">' in page and "autoplay" not in page
     prefix = re.search(r'id="(e[0-9a-f]{8}-)fnref:1"', page).group(1)
     assert f'href="#{prefix}fn:1"' in page and f'id="{prefix}fn:1"' in page and f'href="#{prefix}fnref:1"' in page
+
+
+# -- tracking out, text kept ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("href", "kept"),
+    [
+        ("https://x.example/a?utm_source=nl&amp;id=3&amp;UTM_Medium=email&amp;fbclid=abc#top", "https://x.example/a?id=3#top"),
+        ("https://x.example/b?gclid=1&amp;mc_cid=2&amp;mc_eid=3", "https://x.example/b"),
+        ("https://x.example/c?utm=mine&amp;page=2", "https://x.example/c?utm=mine&amp;page=2"),
+    ],
+)
+def test_campaign_and_click_parameters_leave_links(href, kept):
+    assert clean(f'<p><a href="{href}">link</a></p>') == f'<p><a href="{kept}" rel="noopener noreferrer">link</a></p>'
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        '<img src="https://t.example/o.gif" width="0" height="0">',
+        '<img src="https://t.example/o.gif" width="1px" height="0">',
+        '<a href="http://feeds.wordpress.com/1.0/gocomments/blog.wordpress.com/12/"><img src="http://feeds.wordpress.com/1.0/comments/blog.wordpress.com/12/" alt=""></a>',
+        '<a href="https://www.addtoany.com/share"><img src="https://static.addtoany.com/buttons/share_save_171_16.png" alt="Share"></a>',
+        '<img src="https://img1.blogblog.com/img/icon18_email.gif" alt="">',
+    ],
+)
+def test_pixels_and_share_buttons_go_and_the_text_stays(image):
+    assert clean(f"<p>Words before {image} and after.</p>") == "<p>Words before  and after.</p>"
+
+
+def test_elements_marked_hidden_go_with_their_contents():
+    result = clean(
+        '<div style="color: grey; display:none">Preview text for mail</div><p hidden>Hidden</p>'
+        '<span style="visibility: hidden">Ghost</span><p>Shown</p><p hidden="until-found">Found by search</p>'
+    )
+    assert result == "<p>Shown</p><p>Found by search</p>"
+
+
+def test_mathml_keeps_its_text_and_none_of_its_markup():
+    result = clean(
+        '<p>The area is <math alttext="\\pi r^2"><mi>π</mi><msup><mi>r</mi><mn>2</mn></msup></math> and '
+        '<math><semantics><mi>x</mi><mo>=</mo><mn>2</mn><annotation encoding="application/x-tex">x=2</annotation></semantics></math>.</p>'
+        '<math display="block"><mi>y</mi><mtext><b>only</b></mtext><maction actiontype="statusline" onclick="alert(1)"><mi>z</mi></maction></math>'
+    )
+    assert result == '<p>The area is <span>\\pi r^2</span> and <span>x = 2</span>.</p><div>y only z</div>'
