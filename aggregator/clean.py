@@ -410,6 +410,7 @@ class _Tidy:
         self.resolve_inner_bases()
         self.open_silent_players()
         self.drop_unsafe()
+        self.unnest_links()
         self.drop_selected()
         self.drop_trackers()
         self.drop_boilerplate_blocks()
@@ -480,6 +481,17 @@ class _Tidy:
             if not any(url and urlsplit(url).scheme in ("http", "https") for url in playable):
                 player.tag = "div"  # its <source> and <track> are then stray, and go
                 player.attrib.clear()
+
+    def unnest_links(self) -> None:
+        """Make a link inside a link (which a table lets the parser build) plain text.
+
+        A browser would not nest them, and the next reading of our output
+        would split the outer link in two.
+        """
+        for link in self.root.iter("a"):
+            for inner in list(link.iter("a"))[1:]:
+                inner.tag = "span"
+                inner.attrib.clear()
 
     def drop_unsafe(self) -> None:
         for element in self._elements():

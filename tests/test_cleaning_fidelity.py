@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from aggregator import poll as poll_module
 from aggregator.clean import MAX_DEPTH, clean_content, srcset_candidates
 from aggregator.db import make_engine
+from aggregator.parse import ParseError, parse_feed
 from aggregator.web import create_app
 from tests.helpers import entries_by_title
 from tests.test_poll import poll, setup_feeds
+from tests.test_xss_browser import load_corpus
 
 BASE = "https://writer.example/blog/2026/a-post/"
 
@@ -307,3 +310,50 @@ def test_mathml_keeps_its_text_and_none_of_its_markup():
         '<math display="block"><mi>y</mi><mtext><b>only</b></mtext><maction actiontype="statusline" onclick="alert(1)"><mi>z</mi></maction></math>'
     )
     assert result == '<p>The area is <span>\\pi r^2</span> and <span>x = 2</span>.</p><div>y only z</div>'
+
+
+# -- idempotence ----------------------------------------------------------------
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+SEED = Path(__file__).parent / "fixtures" / "seed-post.txt"
+
+
+def corpus() -> list[tuple[str, str, bool, str | None, str | None]]:
+    """(name, content, is_html, base, entry URL) of every post in the project's own corpus."""
+    posts = []
+    for document in sorted(FEEDS.iterdir()):
+        if document.name.endswith(".expected.json"):
+            continue
+        url = f"https://writer.example/feeds/{document.name}"
+        try:
+            parsed = parse_feed(document.read_bytes(), url)
+        except ParseError:
+            continue  # a document refused whole has no posts to clean
+        posts += [(f"{document.name}#{n}", e.content, e.content_is_html, e.base_url, e.url) for n, e in enumerate(parsed.entries)]
+    posts.append(("seed-post.txt", SEED.read_text(encoding="utf-8"), False, BASE, BASE))
+    posts += [(f"xss-{payload.id}", payload.html, True, BASE, BASE) for payload in load_corpus()]
+    posts.append(("faithful", FAITHFUL_POST, True, BASE, BASE))
+    return posts
+
+
+CORPUS = corpus()
+
+
+@pytest.mark.parametrize(("content", "is_html", "base", "entry_url"), [post[1:] for post in CORPUS], ids=[post[0] for post in CORPUS])
+def test_cleaning_cleaned_output_changes_nothing(content, is_html, base, entry_url):
+    once = clean_content(content, is_html, base, entry_url=entry_url)
+    twice = clean_content(once.html, True, base, entry_url=entry_url)
+    assert twice.html == once.html
+    assert twice.text == once.text
+
+
+@pytest.mark.parametrize("markup", [
+    '<a href="/one">one <a href="/two">two</a></a>',
+    '<a href="/one"><div><a href="/two">two</a></div></a>',
+    '<a href="/one"><table><tr><td><a href="/two">two</a></td></tr></table></a>',
+])  # fmt: skip
+def test_no_link_is_left_inside_a_link(markup):
+    once = clean(markup)
+    root = ElementTree.fromstring(f"<root>{once}</root>")
+    assert all(not list(link.iter("a"))[1:] for link in root.iter("a"))
+    assert clean(once) == once
