@@ -139,7 +139,9 @@ _ROOT_START_TAG = re.compile(r"""<([^\s/>"'=]+)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _FIRST_ELEMENT = re.compile(r"<[A-Za-z0-9_]")
 _ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
 _DROPPED_DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*?>", re.MULTILINE)  # as feedparser removes it
-_FEW_LINE_STARTS = 64
+# Each line start costs the regex a scan of the white space after it: with
+# this few, even a 10 MB run of spaces is read a handful of times at most.
+_FEW_LINE_STARTS = 8
 _WHITE_SPACE_RUN = re.compile(r"[ \t\r\n]+")  # XML white space
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
