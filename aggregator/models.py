@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -176,6 +177,19 @@ class EntryTag(Base):
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
 
     __table_args__ = (Index("ix_entry_tags_tag", "tag_id", "entry_id"),)
+
+
+class Enclosure(Base):
+    """A file an entry carries (a podcast episode, a video, a workbook), in the feed's order."""
+
+    __tablename__ = "enclosures"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    media_type: Mapped[str | None] = mapped_column(String(200))
+    length: Mapped[int | None] = mapped_column(BigInteger)  # bytes
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class Setting(Base):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import re
 import time
 import xml.sax
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -32,6 +33,24 @@ JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "http://jsonfeed.org/ver
 # Fields of a Wagtail page that may hold its text, most likely first.
 WAGTAIL_BODY_FIELDS = ("body", "content", "text", "rich_text", "intro", "introduction")
 WAGTAIL_SUMMARY_FIELDS = ("search_description", "intro", "summary", "excerpt")
+# A podcast sends one file per episode; a post with more than a few is not
+# a podcast, and its extra files are left out.
+MAX_ENCLOSURES = 4
+MAX_ENCLOSURE_BYTES = 10**12  # a terabyte: a length beyond it is a mistake, not a file
+MAX_DURATION_SECONDS = 10**6  # eleven days and a half
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+# itunes:duration "1:02:03", "62:03" or "3723"; JSON and Media RSS may send "3723.5".
+_DURATION = re.compile(r"^(?:(?:(\d{1,4}):)?(\d{1,4}):)?(\d{1,7})(?:\.\d*)?$")
+
+
+@dataclass(frozen=True)
+class ParsedEnclosure:
+    """A file an entry carries: a podcast episode, a video, a workbook."""
+
+    url: str  # absolute http(s)
+    media_type: str | None  # "audio/mpeg"; guessed from the name when the feed says nothing usable
+    length: int | None  # bytes
+    duration_seconds: int | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ class ParsedEntry:
     categories: tuple[str, ...]
     published: datetime | None
     updated: datetime | None
+    enclosures: tuple[ParsedEnclosure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -354,6 +374,7 @@ def _feedparser_entry(raw: Any, feed_url: str, site_url: str | None) -> ParsedEn
     categories = tuple(
         tag.get("term") or tag.get("label") for tag in raw.get("tags") or () if tag.get("term") or tag.get("label")
     )
+    content_base = _content_base(None if base == feed_url else base, link, site_url, feed_url)
     return ParsedEntry(
         key=entry_key(guid, link, title, published, content),
         guid=guid,
@@ -363,12 +384,86 @@ def _feedparser_entry(raw: Any, feed_url: str, site_url: str | None) -> ParsedEn
         content=content,
         content_is_html=content_is_html,
         # feedparser reports the document's URL where no xml:base is in scope.
-        base_url=_content_base(None if base == feed_url else base, link, site_url, feed_url),
+        base_url=content_base,
         author=raw.get("author") or None,
         categories=_split_categories(categories),
         published=published,
         updated=updated,
+        enclosures=_feedparser_enclosures(raw, content_base),
     )
+
+
+def _feedparser_enclosures(raw: Any, base: str | None) -> tuple[ParsedEnclosure, ...]:
+    """RSS <enclosure> and Atom rel="enclosure" links, then Media RSS audio and video.
+
+    Media RSS also carries thumbnails and featured images (as WordPress
+    sends them): only its audio and video count as the entry's files.
+    itunes:duration is the duration of the episode's (first) file.
+    """
+    found = [
+        (enclosure.get("href"), enclosure.get("type"), enclosure.get("length"), None)
+        for enclosure in raw.get("enclosures") or ()
+    ]
+    found += [
+        (media.get("url"), media.get("type"), media.get("filesize"), media.get("duration"))
+        for media in raw.get("media_content") or ()
+        if media.get("medium") in ("audio", "video") or str(media.get("type") or "").startswith(("audio/", "video/"))
+    ]
+    enclosures = _enclosures(found, base)
+    episode_duration = _duration_seconds(raw.get("itunes_duration"))
+    if enclosures and enclosures[0].duration_seconds is None and episode_duration is not None:
+        enclosures = (replace(enclosures[0], duration_seconds=episode_duration), *enclosures[1:])
+    return enclosures
+
+
+def _enclosures(found: Iterable[tuple[Any, Any, Any, Any]], base: str | None) -> tuple[ParsedEnclosure, ...]:
+    """Enclosures out of (url, type, length, duration) as a feed wrote them: http(s) only, each once, a few at most."""
+    enclosures: dict[str, ParsedEnclosure] = {}
+    for url, media_type, length, duration in found:
+        absolute = _web_address(_absolute(_url_text(url), base))
+        if absolute is None or absolute in enclosures:
+            continue
+        enclosures[absolute] = ParsedEnclosure(
+            url=absolute,
+            media_type=_media_type(media_type) or _media_type(mimetypes.guess_type(urlsplit(absolute).path)[0]),
+            length=_bounded_count(length, MAX_ENCLOSURE_BYTES),
+            duration_seconds=_duration_seconds(duration),
+        )
+        if len(enclosures) == MAX_ENCLOSURES:
+            break
+    return tuple(enclosures.values())
+
+
+def _media_type(value: Any) -> str | None:
+    """A MIME type without its parameters ("audio/mpeg"), or None for anything else."""
+    text = value.split(";")[0].strip().lower() if isinstance(value, str) else ""
+    return text if _MEDIA_TYPE.match(text) else None
+
+
+def _bounded_count(value: Any, bound: int) -> int | None:
+    """A whole number from 1 to `bound` (a file of 0 bytes is one whose length is unknown)."""
+    text = _number_text(value)
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(bound)):
+        return None
+    return int(text) if 0 < int(text) <= bound else None
+
+
+def _number_text(value: Any) -> str:
+    """A number as a feed wrote it, in an attribute ("3723") or in JSON (3723.5); "" for anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a float too large, or not finite, reads "1e+20", "inf", "nan": no number of ours
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _duration_seconds(value: Any) -> int | None:
+    """Seconds from "1:02:03", "62:03", "3723" or 3723.5 (JSON); None for anything else."""
+    text = _number_text(value)
+    match = _DURATION.match(text) if text.isascii() else None
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    return total if 0 < total <= MAX_DURATION_SECONDS else None
 
 
 def _feedparser_content(raw: Any) -> tuple[str, bool, str | None]:
@@ -443,6 +538,8 @@ def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author
     else:
         content, is_html = _text(item.get("summary")) or "", False
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    attachments = item.get("attachments") if isinstance(item.get("attachments"), list) else []
+    content_base = _content_base(None, link, site_url, feed_url)
     return ParsedEntry(
         key=entry_key(guid, link, title, published or updated, content or ""),
         guid=guid,
@@ -451,11 +548,19 @@ def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author
         title_is_html=False,
         content=content or "",
         content_is_html=is_html,
-        base_url=_content_base(None, link, site_url, feed_url),
+        base_url=content_base,
         author=_json_author(item) or feed_author,
         categories=tuple(t for t in (_text(tag) for tag in tags) if t),
         published=published,
         updated=updated,
+        enclosures=_enclosures(
+            (
+                (a.get("url"), a.get("mime_type"), a.get("size_in_bytes"), a.get("duration_in_seconds"))
+                for a in attachments
+                if isinstance(a, dict)
+            ),
+            content_base,
+        ),
     )
 
 

@@ -26,7 +26,7 @@ from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.config import ScheduleConfig, base_url_from_environment
 from aggregator.db import transaction
 from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
-from aggregator.parse import ParsedEntry, ParsedFeed, ParseError, parse_feed
+from aggregator.parse import ParsedEnclosure, ParsedEntry, ParsedFeed, ParseError, parse_feed
 from aggregator.tagging import declared_notes, entry_tags
 
 log = logging.getLogger("aggregator.poll")
@@ -312,6 +312,7 @@ class Poller:
                     published_at=entry.published,
                     updated_at=entry.updated,
                     tags=tuple(tags),
+                    enclosures=_checked_enclosures(entry),
                 )
             )
         return prepared, tuple(warnings)
@@ -393,14 +394,16 @@ def cleaning_version(feed_rules: tuple[str, ...]) -> str:
 
 def _content_hash(entry: ParsedEntry, tag_slugs: list[str], rules_version: str) -> str:
     # Everything that shapes the stored entry: the entry as parsed, its tags,
-    # and the cleaning rules.
+    # its enclosures, and the cleaning rules. An entry without enclosures
+    # keeps the hash it had before they were stored, and is not written again.
+    enclosures = [[e.url, e.media_type, e.length, e.duration_seconds] for e in entry.enclosures]
     material = json.dumps(
         [
             rules_version,
             entry.guid, entry.url, entry.title, entry.title_is_html, entry.content, entry.content_is_html,
             entry.base_url, entry.author, entry.published and entry.published.isoformat(),
             entry.updated and entry.updated.isoformat(), tag_slugs,
-        ],
+        ] + ([enclosures] if enclosures else []),
         ensure_ascii=False,
     )
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
@@ -412,6 +415,15 @@ def _http_url(url: str | None) -> str | None:
     if not checked or not checked.startswith(("http://", "https://")) or len(checked) > MAX_URL_LENGTH:
         return None
     return checked
+
+
+def _checked_enclosures(entry: ParsedEntry) -> tuple[ParsedEnclosure, ...]:
+    """The entry's enclosures whose URLs pass the checks of its link, encoded as stored, each once."""
+    checked: dict[str, ParsedEnclosure] = {}
+    for enclosure in entry.enclosures:
+        if (url := _http_url(enclosure.url)) is not None:
+            checked.setdefault(url, replace(enclosure, url=url))
+    return tuple(checked.values())
 
 
 def _moved_to(feed: store.FeedState, permanent_redirect: str | None) -> str | None:

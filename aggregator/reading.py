@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
-from aggregator.models import Author, Entry, EntryTag, Feed, Tag
+from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Tag
 
 PAGE_SIZE = 30
 _TITLES = {"dr", "mr", "mrs", "ms", "mx", "prof", "rev"}
@@ -50,6 +51,45 @@ class AuthorView:
 
 
 @dataclass(frozen=True)
+class EnclosureView:
+    url: str
+    media_type: str | None
+    length: int | None
+    duration_seconds: int | None
+
+    @property
+    def kind(self) -> str:
+        """"audio" or "video" (shown as a player), else "file" (a download link)."""
+        family = (self.media_type or "").split("/")[0]
+        return family if family in ("audio", "video") else "file"
+
+    @property
+    def size(self) -> str | None:
+        """The length in a reader's words: "23.8 MB", "240 kB"."""
+        if not self.length:
+            return None
+        amount, unit = float(self.length), "bytes"
+        for larger in ("kB", "MB", "GB", "TB"):
+            if amount < 1000:
+                break
+            amount, unit = amount / 1000, larger
+        return f"{self.length} bytes" if unit == "bytes" else f"{amount:.3g} {unit}" if amount < 100 else f"{amount:.0f} {unit}"
+
+    @property
+    def name(self) -> str:
+        """The file's name, from the last part of its URL's path."""
+        return unquote(urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1]) or "the file"
+
+    @property
+    def duration(self) -> str | None:
+        """"1:02:03" or "12:34"."""
+        if not self.duration_seconds:
+            return None
+        hours, rest = divmod(self.duration_seconds, 3600)
+        return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+@dataclass(frozen=True)
 class EntryView:
     id: int
     title: str
@@ -66,6 +106,7 @@ class EntryView:
     word_count: int = 0
     is_teaser: bool = False
     declared_notes: tuple[str, ...] = ()  # tag slugs the author marked "cw:"
+    enclosures: tuple[EnclosureView, ...] = ()
 
     @property
     def reading_minutes(self) -> int:
@@ -133,7 +174,11 @@ def list_entries(
     has_more = len(rows) > limit
     rows = rows[:limit]
     tags_by_entry = tags_of(session, [entry.id for entry, _ in rows])
-    views = [entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content) for entry, author in rows]
+    files = enclosures_of(session, [entry.id for entry, _ in rows])
+    views = [
+        entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content, files.get(entry.id, ()))
+        for entry, author in rows
+    ]
     next_cursor = Cursor(views[-1].sort_time, views[-1].id).encode() if has_more and views else None
     return EntryPage(views, next_cursor)
 
@@ -147,7 +192,8 @@ def get_entry(session: Session, entry_id: int) -> EntryView | None:
     if row is None:
         return None
     entry, author = row
-    return entry_view(entry, author, tags_of(session, [entry.id]).get(entry.id, ()), with_content=True)
+    tags = tags_of(session, [entry.id]).get(entry.id, ())
+    return entry_view(entry, author, tags, with_content=True, enclosures=enclosures_of(session, [entry.id]).get(entry.id, ()))
 
 
 def retired_entry(session: Session, entry_id: int) -> tuple[str, str | None] | None:
@@ -278,12 +324,29 @@ def tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, 
     return {entry_id: tuple(tags) for entry_id, tags in found.items()}
 
 
+def enclosures_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[EnclosureView, ...]]:
+    """The enclosures of many entries in one query, each entry's in the feed's order."""
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(Enclosure.entry_id, Enclosure.url, Enclosure.media_type, Enclosure.length, Enclosure.duration_seconds)
+        .where(Enclosure.entry_id.in_(entry_ids))
+        .order_by(Enclosure.entry_id, Enclosure.position)
+    )
+    found: dict[int, list[EnclosureView]] = defaultdict(list)
+    for entry_id, *fields in rows:
+        found[entry_id].append(EnclosureView(*fields))
+    return {entry_id: tuple(files) for entry_id, files in found.items()}
+
+
 def _author_view(author: Author) -> AuthorView:
     links = tuple((label, url) for label, url in (author.links or []))
     return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage, author.avatar, links)
 
 
-def entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool) -> EntryView:
+def entry_view(
+    entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool, enclosures: tuple[EnclosureView, ...] = ()
+) -> EntryView:
     return EntryView(
         id=entry.id,
         title=entry.title,
@@ -300,6 +363,7 @@ def entry_view(entry: Entry, author: Author, tags: tuple[TagView, ...], with_con
         word_count=entry.word_count,
         is_teaser=entry.is_teaser,
         declared_notes=tuple(entry.content_notes or ()),
+        enclosures=enclosures,
     )
 
 

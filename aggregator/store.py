@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from aggregator.models import Author, Entry, EntryTag, Feed, Setting, Tag
+from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Setting, Tag
+from aggregator.parse import ParsedEnclosure
 from aggregator.resilience import local_process_has_ended
 from aggregator.tagging import Tag as TagName
 
@@ -84,6 +85,7 @@ class PreparedEntry:
     published_at: datetime | None
     updated_at: datetime | None
     tags: tuple[TagName, ...] = field(default=())
+    enclosures: tuple[ParsedEnclosure, ...] = ()  # their URLs checked and encoded
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def save_entries(
     _adopt_renamed(session, feed, [e for e in entries if e.key_hash not in stored], stored)
     tag_ids = _ensure_tags(session, {tag.slug: tag for e in entries for tag in e.tags}.values())
     new = updated = unchanged = 0
+    written: dict[int, PreparedEntry] = {}
     for entry in entries:
         if entry.key_hash in stored:
             if stored[entry.key_hash] == entry.content_hash:
@@ -173,7 +176,24 @@ def save_entries(
             else:
                 new += 1
         _replace_entry_tags(session, entry_id, [tag_ids[tag.slug] for tag in entry.tags])
+        written[entry_id] = entry
+    _replace_enclosures(session, written)
     return StoreCounts(new=new, updated=updated, unchanged=unchanged)
+
+
+def _replace_enclosures(session: Session, written: dict[int, PreparedEntry]) -> None:
+    """Give the entries just written (by id) the enclosures they now have, in one insert for them all."""
+    entry_ids = list(written)
+    for start in range(0, len(entry_ids), _CHUNK):
+        session.execute(delete(Enclosure).where(Enclosure.entry_id.in_(entry_ids[start : start + _CHUNK])))
+    rows = [
+        {"entry_id": entry_id, "position": position, "url": enclosure.url, "media_type": enclosure.media_type,
+         "length": enclosure.length, "duration_seconds": enclosure.duration_seconds}
+        for entry_id, entry in written.items()
+        for position, enclosure in enumerate(entry.enclosures)
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(Enclosure), rows)
 
 
 def _adopt_renamed(session: Session, feed: FeedState, unknown: Sequence[PreparedEntry], stored: dict[str, str]) -> None:

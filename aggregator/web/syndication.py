@@ -30,6 +30,7 @@ ElementTree.register_namespace("dc", DC_NS)
 GENERATOR = "Therapy Writers Aggregator"
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"  # RSS and JSON Feed require a type
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def atom(feed: OutputFeed) -> bytes:
         if entry.url:
             el(item, "link", rel="alternate", type="text/html", href=entry.url)
         el(item, "link", rel="related", type="text/html", href=feed.entry_page(entry))
+        for file in entry.enclosures:
+            known = {"type": file.media_type, "length": file.length and str(file.length)}
+            el(item, "link", rel="enclosure", href=file.url, **{name: value for name, value in known.items() if value})
         for tag in entry.tags:
             el(item, "category", term=tag.slug, label=tag.name, scheme=f"{feed.base_url}/tag/")
         if feed.summary(entry):
@@ -145,6 +149,10 @@ def rss(feed: OutputFeed) -> bytes:
         for tag in entry.tags:
             el(item, "category", tag.name, domain=f"{feed.base_url}/tag/")
         el(item, "description", feed.summary(entry))
+        if entry.enclosures:
+            # RSS allows one enclosure per item, and asks for its length and type.
+            first = entry.enclosures[0]
+            el(item, "enclosure", url=first.url, length=str(first.length or 0), type=first.media_type or UNKNOWN_MEDIA_TYPE)
         if entry.content_html:
             el(item, f"{{{CONTENT_NS}}}encoded", feed.content(entry))
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
@@ -170,6 +178,19 @@ def json_feed(feed: OutputFeed) -> bytes:
                     {key: value for key, value in (("name", entry.author_name or entry.author.name), ("url", entry.author.homepage)) if value}
                 ],
                 "tags": [tag.name for tag in entry.tags],
+                "attachments": [
+                    {
+                        key: value
+                        for key, value in (
+                            ("url", file.url),
+                            ("mime_type", file.media_type or UNKNOWN_MEDIA_TYPE),
+                            ("size_in_bytes", file.length),
+                            ("duration_in_seconds", file.duration_seconds),
+                        )
+                        if value is not None
+                    }
+                    for file in entry.enclosures
+                ] or None,
             }
             for entry in feed.entries
         ],

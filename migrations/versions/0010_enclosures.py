@@ -1,0 +1,30 @@
+"""Enclosures: the files an entry carries (podcast episodes, videos, workbooks).
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-29
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "enclosures",
+        sa.Column("entry_id", sa.Integer(), sa.ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("position", sa.Integer(), primary_key=True),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("media_type", sa.String(200)),
+        sa.Column("length", sa.BigInteger()),
+        sa.Column("duration_seconds", sa.Integer()),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("enclosures")
