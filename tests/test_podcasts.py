@@ -323,3 +323,33 @@ def test_players_and_download_links_pass_axe_in_a_real_browser(sqlite_url, tmp_p
         finally:
             browser.close()
     assert failures == {}
+
+
+def test_episodes_stored_before_enclosures_get_their_files_at_the_next_poll(sqlite_url, tmp_path, feed_server):
+    """The migration has every feed read in full once: a 304 or the same bytes would leave old episodes without files."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text as sql
+
+    from aggregator.db import migrate, session_factory
+    from aggregator.resources import resource_dir
+
+    engine = make_engine(sqlite_url, writer=True)
+    sessions = session_factory(engine)
+    try:
+        write_and_sync(sessions, tmp_path, feeds_yaml({"maren": [feed_server.url("podcast-rss20.xml")]}))
+        poll_all(sessions)
+        config = Config()
+        config.set_main_option("script_location", str(resource_dir("migrations")))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0009")  # as if stored before this release,
+            connection.execute(sql("UPDATE entries SET content_hash = 'hashed without enclosures'"))
+        migrate(engine)
+        with engine.connect() as connection:
+            assert connection.execute(sql("SELECT count(*) FROM enclosures")).scalar() == 0
+        [outcome] = poll_all(sessions)
+        assert (outcome.result, outcome.new, outcome.updated) == ("ok", 0, 3)
+        assert len(_stored(sessions)) == 3
+    finally:
+        engine.dispose()

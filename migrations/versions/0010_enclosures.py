@@ -1,5 +1,10 @@
 """Enclosures: the files an entry carries (podcast episodes, videos, workbooks).
 
+Every feed is read in full once more at its next poll (as after new
+cleaning rules), so that the episodes stored before this table existed get
+their files; entries without any keep their content hash and are not
+written again.
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29
@@ -24,6 +29,7 @@ def upgrade() -> None:
         sa.Column("length", sa.BigInteger()),
         sa.Column("duration_seconds", sa.Integer()),
     )
+    op.execute("UPDATE feeds SET cleaned_with = NULL")
 
 
 def downgrade() -> None:
