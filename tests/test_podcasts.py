@@ -187,7 +187,7 @@ def test_an_episode_without_text_still_plays(site, sessions):
     client, _ = site
     html = _page(client, sessions, EPISODE_11)
     assert '<audio controls preload="none" aria-label="Listen: Episode 11: A breathing exercise for the car park">' in html
-    assert "This feed sends only the title" not in html
+    assert "This feed sends only the title" not in html and "min read" not in html  # nothing to read, only to hear
 
 
 def test_a_video_episode_is_a_video_player(site, sessions):
@@ -223,6 +223,7 @@ def test_lists_say_which_posts_are_to_listen_to_or_watch(site):
     html = client.get("/").get_data(as_text=True)
     assert re.search(r'<span class="meta__media meta__media--audio">Listen 1:02:03</span>', html)
     assert re.search(r'<span class="meta__media meta__media--video">Watch 30:00</span>', html)
+    assert re.search(r"car park</a></h[23]>\s*<p class=\"meta\">(?:(?!min read).)*?Listen 12:34</span>", html, re.S)
     author = client.get("/author/samuel").get_data(as_text=True)
     assert author.count('meta__media--audio">Listen</span>') == 2  # the workbook's audio goes first
 
