@@ -41,7 +41,7 @@ from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.orm import Session, defer
 
 from aggregator.models import Author, Entry
-from aggregator.reading import EntryView, entry_view, narrowed, tags_of, visible
+from aggregator.reading import EntryView, enclosures_of, entry_view, narrowed, tags_of, visible
 
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
@@ -136,9 +136,13 @@ def search(
         rows = _postgres(session, tsquery_text(parsed), tags, exclude, limit)
     else:
         rows = _sqlite(session, fts5_match(parsed), tags, exclude, limit)
-    tags_by_entry = tags_of(session, [entry.id for entry, _, _ in rows])
+    ids = [entry.id for entry, _, _ in rows]
+    tags_by_entry, enclosures = tags_of(session, ids), enclosures_of(session, ids)
     return [
-        SearchHit(entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content=False), _highlight(snippet))
+        SearchHit(
+            entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content=False, enclosures=enclosures.get(entry.id, ())),
+            _highlight(snippet),
+        )
         for entry, author, snippet in rows
     ]
 

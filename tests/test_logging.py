@@ -55,8 +55,8 @@ class Serving:
             return None
 
     def wait_for(self, count: int, marker: str) -> list[str]:
-        """The log lines holding `marker`, once there are `count` of them (or after 10 s)."""
-        deadline = time.monotonic() + 10
+        """The log lines holding `marker`, once there are `count` of them (or after 30 s: CI machines are busy)."""
+        deadline = time.monotonic() + 30
         while len(found := [line for line in list(self.lines) if marker in line]) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return found

@@ -226,6 +226,8 @@ def test_lists_say_which_posts_are_to_listen_to_or_watch(site):
     assert re.search(r"car park</a></h[23]>\s*<p class=\"meta\">(?:(?!min read).)*?Listen 12:34</span>", html, re.S)
     author = client.get("/author/samuel").get_data(as_text=True)
     assert author.count('meta__media--audio">Listen</span>') == 2  # the workbook's audio goes first
+    found = client.get("/search?q=holidays").get_data(as_text=True)
+    assert '<span class="meta__media meta__media--audio">Listen 1:02:03</span>' in found
 
 
 def test_enclosures_are_republished_in_atom_rss_and_json_feed(site):
