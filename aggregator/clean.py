@@ -150,6 +150,17 @@ _NOT_NESTING = frozenset({
     "track", "wbr", "keygen", "image", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th",
     "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "html", "head", "body",
 })  # fmt: skip
+# What one entry may hand the cleaner, in characters of HTML. Real posts,
+# long essays with their images and footnotes included, stay well under
+# 200,000; past this bound html5lib's costs that grow faster than the length
+# (text appended reference by reference, siblings found by search) pass a
+# second per entry. A longer entry is cut at a tag and shown as the beginning
+# of its post, with the link to the whole of it.
+MAX_ENTRY_HTML = 512 * 1024
+# Attributes kept on one element, the first ones: the richest real elements
+# (an image with srcset, sizes and a dozen data- attributes) hold about
+# twenty, and html5lib's cost grows with the square of the count.
+MAX_ATTRIBUTES = 64
 EXCERPT_WORDS = 60
 WORDS_PER_MINUTE = 230
 # A post this short that ends in an ellipsis is a teaser of a longer one.
@@ -362,6 +373,7 @@ class _Cleaner:
     def clean(self, raw: str, base_url: str | None, entry_url: str | None, rules: Library) -> CleanContent:
         if not raw.strip():
             return CleanContent(html="", text="", excerpt="")
+        raw, cut = _cut_at_tag(raw, MAX_ENTRY_HTML)
         fragment = self.parser.parseFragment(_DepthCap.flatten(raw))
         tidy = _Tidy(fragment, base_url, entry_url, rules)
         tidy.run()
@@ -377,7 +389,7 @@ class _Cleaner:
         )
         cleaned = self.serializer.render(_UrlFilter(stream, base_url, tidy.anchors)).strip()
         words = len(text.split())
-        truncated = tidy.truncated or (words < TEASER_MAX_WORDS and bool(_ELLIPSIS_END.search(text)))
+        truncated = cut or tidy.truncated or (words < TEASER_MAX_WORDS and bool(_ELLIPSIS_END.search(text)))
         return CleanContent(html=cleaned, text=text, excerpt=make_excerpt(text), word_count=words, truncated=truncated)
 
 
@@ -837,8 +849,25 @@ def _without_tracking(url: str) -> str:
     return before + ("?" + "&".join(kept) if any(kept) else "") + hash_mark + fragment
 
 
+def _cut_at_tag(raw: str, limit: int) -> tuple[str, bool]:
+    """`raw` cut to at most `limit` characters before a tag begins, and whether it was cut.
+
+    Cutting before a "<" leaves no tag or character reference in halves;
+    html5lib closes what is left open. Without a tag to cut at, the cut
+    falls between words, else at the limit.
+    """
+    if len(raw) <= limit:
+        return raw, False
+    head = raw[:limit]
+    boundary = head.rfind("<")
+    if boundary <= 0:
+        boundary = max(head.rfind(" "), head.rfind("\n"))
+    return (head[:boundary] if boundary > 0 else head), True
+
+
 class _DepthCap(HTMLParser):
-    """Find the tags that would nest elements deeper than MAX_DEPTH, to take them out before parsing.
+    """Find the tags that would nest elements deeper than MAX_DEPTH, or hold more than
+    MAX_ATTRIBUTES attributes, to take them out or trim them before parsing.
 
     The standard library's tokenizer reads tags, comments, attribute values
     and raw text the way the HTML parser will, in linear time; nesting is
@@ -857,20 +886,22 @@ class _DepthCap(HTMLParser):
         self.line_starts = [0, *(match.end() for match in re.finditer("\n", raw))]
         self.open: list[str] = []  # the elements kept open, outermost first
         self.open_too_deep: dict[str, int] = {}  # tag: how many of its start tags were taken out
-        self.cuts: list[tuple[int, int]] = []
+        # (start, end, replacement) in document order
+        self.cuts: list[tuple[int, int, str]] = []
 
     @classmethod
     def flatten(cls, raw: str) -> str:
-        if raw.count("<") <= MAX_DEPTH:
-            return raw  # too few tags to nest too deep
+        if raw.count("<") <= MAX_DEPTH and len(raw) < 2 * MAX_ATTRIBUTES:
+            return raw  # too few tags to nest too deep, too short for that many attributes
         cap = cls(raw)
         cap.feed(raw)
         cap.close()
         if not cap.cuts:
             return raw
         kept, start = [], 0
-        for cut_start, cut_end in cap.cuts:
+        for cut_start, cut_end, replacement in cap.cuts:
             kept.append(raw[start:cut_start])
+            kept.append(replacement)
             start = cut_end
         kept.append(raw[start:])
         return "".join(kept)
@@ -880,18 +911,29 @@ class _DepthCap(HTMLParser):
         return self.line_starts[line - 1] + column
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in _NOT_NESTING:
-            return
-        if len(self.open) < MAX_DEPTH:
-            self.open.append(tag)
-            return
-        start = self._offset()
-        self.cuts.append((start, start + len(self.get_starttag_text() or "")))
-        self.open_too_deep[tag] = self.open_too_deep.get(tag, 0) + 1
+        self._open(tag, attrs, "")
 
     def handle_startendtag(self, tag: str, attrs: Any) -> None:
         # "<div/>" opens a div all the same; only void elements are empty.
-        self.handle_starttag(tag, attrs)
+        self._open(tag, attrs, "/")
+
+    def _open(self, tag: str, attrs: list[tuple[str, str | None]], closing: str) -> None:
+        nesting = tag not in _NOT_NESTING
+        if nesting and len(self.open) < MAX_DEPTH:
+            self.open.append(tag)
+        elif nesting:
+            start = self._offset()
+            self.cuts.append((start, start + len(self.get_starttag_text() or ""), ""))
+            self.open_too_deep[tag] = self.open_too_deep.get(tag, 0) + 1
+            return
+        if len(attrs) > MAX_ATTRIBUTES:
+            # Written again with its first attributes: the tokenizer has
+            # decoded their values, so they are encoded once more.
+            start = self._offset()
+            kept = "".join(
+                f" {name}" if value is None else f' {name}="{html.escape(value)}"' for name, value in attrs[:MAX_ATTRIBUTES]
+            )
+            self.cuts.append((start, start + len(self.get_starttag_text() or ""), f"<{tag}{kept}{closing}>"))
 
     def handle_endtag(self, tag: str) -> None:
         if self.open_too_deep.get(tag):
@@ -899,7 +941,7 @@ class _DepthCap(HTMLParser):
             self.open_too_deep[tag] -= 1
             start = self._offset()
             end = self.raw.find(">", start)
-            self.cuts.append((start, len(self.raw) if end < 0 else end + 1))
+            self.cuts.append((start, len(self.raw) if end < 0 else end + 1, ""))
         elif tag in self.open:
             del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 

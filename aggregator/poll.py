@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator import schedule, store, telemetry
 from aggregator.boilerplate import curator_rules, library
-from aggregator.clean import RULES_VERSION, clean_content, clean_text, safe_url
+from aggregator.clean import MAX_ENTRY_HTML, RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.config import ScheduleConfig, base_url_from_environment
 from aggregator.db import transaction
 from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
@@ -36,6 +36,14 @@ MAX_URL_LENGTH = 2048
 # Parsing, cleaning and storing after the fetch: a poll's claim on its feed
 # lasts the fetch's time limit plus this.
 PROCESSING_ALLOWANCE = timedelta(seconds=60)
+
+# What one poll cleans of a feed's new and changed entries, newest first: a
+# few seconds of CPU at most. The rest wait for the next poll, which comes
+# soon and reads the feed in full again; successive polls store everything.
+# A hundred posts of a prolific writer are far below it; a 10 MB feed of 500
+# long posts, or 10,000 new entries, are what it is for.
+CLEANING_BUDGET_ENTRIES = 1000
+CLEANING_BUDGET_CHARACTERS = 2 * 1024 * 1024
 
 Clock = Callable[[], datetime]
 
@@ -88,6 +96,7 @@ class PollOutcome:
     warnings: tuple[str, ...] = ()
     bytes: int = 0
     duration_ms: int = 0
+    left_for_later: int = 0  # new or changed entries past this poll's cleaning budget
 
     @property
     def failed(self) -> bool:
@@ -236,22 +245,31 @@ class Poller:
             )
         assert response.body is not None
         parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
-        prepared, cleaning_warnings = self._prepare(feed, parsed)
+        prepared, cleaning_warnings, left = self._prepare(feed, parsed)
         hint = max(filter(None, [response.fresh_for, parsed.ttl_seconds]), default=None)
         with transaction(self.sessions) as session:
             counts = store.save_entries(session, feed, prepared, now)
+            if left:
+                # Not all read: nothing may let the next poll take this
+                # document as already stored (no validators, no body hash,
+                # not the new rules), and it comes as soon as allowed.
+                next_check = schedule.next_check_after_success(now, self.schedule.min_interval)
+                etag, last_modified, read_hash, read_rules = None, None, None, None
+            else:
+                next_check = self._next_check(session, feed, now, hint)
+                etag, last_modified, read_hash, read_rules = response.etag, response.last_modified, body_hash, rules
             store.record_success(
-                session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, hint),
-                status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
-                body_hash=body_hash, cleaned_with=rules, title=clean_text(parsed.title) if parsed.title else None,
+                session, feed.id, now=now, next_check_at=next_check,
+                status=response.status, etag=etag, last_modified=last_modified, moved_to=moved_to,
+                body_hash=read_hash, cleaned_with=read_rules, title=clean_text(parsed.title) if parsed.title else None,
                 site_url=_http_url(parsed.site_url),
             )
             record(session, feed.id, "ok", new=counts.new, updated=counts.updated)
         return PollOutcome(
             feed.id, feed.source, feed.author_slug, "ok", response.status,
             new=counts.new, updated=counts.updated,
-            unchanged=counts.unchanged + len(parsed.entries) - len(prepared),
-            warnings=parsed.warnings + cleaning_warnings, bytes=len(response.body),
+            unchanged=counts.unchanged + len(parsed.entries) - len(prepared) - left,
+            warnings=parsed.warnings + cleaning_warnings, bytes=len(response.body), left_for_later=left,
         )
 
     def _next_check(self, session: Session, feed: store.FeedState, now: datetime, hint: int | None) -> datetime:
@@ -266,11 +284,14 @@ class Poller:
         )
         return schedule.next_check_after_success(now, interval)
 
-    def _prepare(self, feed: store.FeedState, parsed: ParsedFeed) -> tuple[list[store.PreparedEntry], tuple[str, ...]]:
+    def _prepare(
+        self, feed: store.FeedState, parsed: ParsedFeed
+    ) -> tuple[list[store.PreparedEntry], tuple[str, ...], int]:
         """Clean and tag the entries that are new or changed since last stored, with warnings for the curator.
 
-        One entry never sinks its feed: content that cannot be cleaned is
-        stored as its plain text.
+        Only as many as the cleaning budget allows, newest first; the number
+        left for the next poll comes last. One entry never sinks its feed:
+        content that cannot be cleaned is stored as its plain text.
         """
         rules = curator_rules(feed.boilerplate)
         version = cleaning_version(feed.boilerplate)
@@ -283,10 +304,14 @@ class Poller:
             fingerprints[store.key_hash(entry.key)] = (entry, tags, notes, content_hash)
         with self.sessions() as session:
             stored = store.stored_hashes(session, feed.id, fingerprints)
+        # Unchanged entries are not cleaned again.
+        changed = [entry for key_hash, (entry, *_, content_hash) in fingerprints.items() if stored.get(key_hash) != content_hash]
+        taken, left = within_cleaning_budget(changed)
+        taken_ids = {id(entry) for entry in taken}
         prepared, warnings = [], []
         for key_hash, (entry, tags, notes, content_hash) in fingerprints.items():
-            if stored.get(key_hash) == content_hash:
-                continue  # unchanged: not cleaned again
+            if id(entry) not in taken_ids:
+                continue
             url = _http_url(entry.url)
             try:
                 content = clean_content(entry.content, entry.content_is_html, entry.base_url, entry_url=url, extra_rules=rules)
@@ -315,7 +340,7 @@ class Poller:
                     enclosures=_checked_enclosures(entry),
                 )
             )
-        return prepared, tuple(warnings)
+        return prepared, tuple(warnings), left
 
     def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str, record: _Recorder) -> PollOutcome:
         now = self.clock()
@@ -384,6 +409,24 @@ def poll_feeds(
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(feed_ids)))) as pool:
             return list(pool.map(run, feed_ids))
+
+
+def within_cleaning_budget(entries: list[ParsedEntry]) -> tuple[list[ParsedEntry], int]:
+    """The entries one poll cleans, newest first within the budget, and how many are left.
+
+    Undated entries follow the dated ones in the feed's order. The first is
+    always taken (the cleaner caps its length), so every poll gets on.
+    """
+    undated = datetime.min.replace(tzinfo=UTC)
+    newest_first = sorted(entries, key=lambda e: e.published or e.updated or undated, reverse=True)
+    taken: list[ParsedEntry] = []
+    characters = 0
+    for entry in newest_first:
+        characters += min(len(entry.content), MAX_ENTRY_HTML)
+        if taken and (len(taken) >= CLEANING_BUDGET_ENTRIES or characters > CLEANING_BUDGET_CHARACTERS):
+            break
+        taken.append(entry)
+    return taken, len(entries) - len(taken)
 
 
 def cleaning_version(feed_rules: tuple[str, ...]) -> str:
@@ -466,5 +509,7 @@ def _log(outcome: PollOutcome) -> None:
     }
     if outcome.error:
         fields["error"] = outcome.error
+    if outcome.left_for_later:
+        fields["left_for_later"] = outcome.left_for_later
     line = " ".join(f"{key}={json.dumps(value, ensure_ascii=False) if isinstance(value, str) else value}" for key, value in fields.items())
     (log.warning if outcome.failed or outcome.unavailable else log.info)(line)
