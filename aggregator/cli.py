@@ -365,6 +365,9 @@ def status(config_path: Path | None) -> None:
         problem = feed.last_error or ""
         if kind.startswith("moved:"):
             problem = f"moved permanently to {kind.removeprefix('moved:')}; update feeds.yaml" + (f" / {problem}" if problem else "")
+        if feed.last_warnings:
+            count = len(feed.last_warnings)
+            problem += f"{' / ' if problem else ''}{count} warning{'s' if count != 1 else ''} at the last read: {feed.last_warnings[0]}"
         rows.append((
             f"{health.author.slug}: {feed.source}",
             ago(feed.last_checked_at, now) or "never",

@@ -104,6 +104,9 @@ class Feed(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Who is polling the feed now ("host:pid:nonce") and until when at most:
     # one poll of a feed at a time, whatever the queue's server remembers.
+    # What the last full read warned about (entries skipped or stored as
+    # plain text), for the curator on /status.
+    last_warnings: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     polled_by: Mapped[str | None] = mapped_column(String(200))
     polling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

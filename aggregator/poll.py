@@ -262,7 +262,7 @@ class Poller:
                 session, feed.id, now=now, next_check_at=next_check,
                 status=response.status, etag=etag, last_modified=last_modified, moved_to=moved_to,
                 body_hash=read_hash, cleaned_with=read_rules, title=clean_text(parsed.title) if parsed.title else None,
-                site_url=_http_url(parsed.site_url),
+                site_url=_http_url(parsed.site_url), warnings=parsed.warnings + cleaning_warnings,
             )
             record(session, feed.id, "ok", new=counts.new, updated=counts.updated)
         return PollOutcome(

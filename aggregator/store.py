@@ -32,6 +32,7 @@ NOTES_KEY = "content_notes"
 SCHEDULE_KEY = "schedule"
 SUPPORT_KEY = "support_panels"
 _CHUNK = 500
+MAX_STORED_WARNINGS = 20
 _ADOPT_BATCH = 100
 
 
@@ -249,7 +250,9 @@ def record_success(
     cleaned_with: str | None = None,
     title: str | None = None,
     site_url: str | None = None,
+    warnings: Sequence[str] | None = None,
 ) -> None:
+    """Record a successful poll; `warnings` (None: keep the last ones) are what a full read warned about."""
     values: dict[str, Any] = {
         "last_checked_at": now,
         "last_success_at": now,
@@ -271,6 +274,8 @@ def record_success(
         values["title"] = title
     if site_url is not None:
         values["site_url"] = site_url
+    if warnings is not None:
+        values["last_warnings"] = list(warnings)[:MAX_STORED_WARNINGS]
     session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
 
 

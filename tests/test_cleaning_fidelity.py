@@ -90,7 +90,9 @@ def test_a_deeply_nested_entry_is_stored_with_the_rest_of_its_feed(sessions, tmp
     assert stored["plain"].content_html == "<p>A plain post.</p>"
 
 
-def test_an_entry_that_cannot_be_cleaned_is_stored_as_text_with_a_warning(sessions, tmp_path, feed_server, monkeypatch):
+def test_an_entry_that_cannot_be_cleaned_is_stored_as_text_with_a_warning(
+    sessions, database_url, tmp_path, feed_server, monkeypatch, run_aggregator
+):
     def cleaner_that_trips(raw, is_html=True, *args, **kwargs):
         if is_html and "TRIP" in raw:
             raise RecursionError("maximum recursion depth exceeded")
@@ -108,6 +110,12 @@ def test_an_entry_that_cannot_be_cleaned_is_stored_as_text_with_a_warning(sessio
     stored = entries_by_title(sessions)
     assert stored["broken"].content_html == "<p>TRIP kept words</p>"
     assert stored["fine"].content_html == "<p>Fine.</p>"
+    # The warning stays on the feed, where curators look.
+    status = create_app(engine=sessions.kw["bind"]).test_client().get("/status").get_data(as_text=True)
+    assert "1 warning at the last full read" in status
+    assert "entry https://writer.example/broken could not be cleaned (RecursionError) and is stored as plain text" in status
+    run_aggregator.env["DATABASE_URL"] = database_url
+    assert "1 warning at the last read: entry https://writer.example/broken could not be cleaned" in run_aggregator("status").stdout
 
 
 # -- srcset ---------------------------------------------------------------------
