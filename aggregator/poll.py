@@ -238,8 +238,9 @@ class Poller:
                 store.record_success(
                     session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, response.fresh_for),
                     status=response.status, etag=response.etag, last_modified=response.last_modified, moved_to=moved_to,
+                    holder=record.holder,
                 )
-                record(session, feed.id, "not-modified")
+                record(session, "not-modified")
             return PollOutcome(
                 feed.id, feed.source, feed.author_slug, "not-modified", response.status, bytes=len(response.body or b"")
             )
@@ -262,9 +263,9 @@ class Poller:
                 session, feed.id, now=now, next_check_at=next_check,
                 status=response.status, etag=etag, last_modified=last_modified, moved_to=moved_to,
                 body_hash=read_hash, cleaned_with=read_rules, title=clean_text(parsed.title) if parsed.title else None,
-                site_url=_http_url(parsed.site_url), warnings=parsed.warnings + cleaning_warnings,
+                site_url=_http_url(parsed.site_url), warnings=parsed.warnings + cleaning_warnings, holder=record.holder,
             )
-            record(session, feed.id, "ok", new=counts.new, updated=counts.updated)
+            record(session, "ok", new=counts.new, updated=counts.updated)
         return PollOutcome(
             feed.id, feed.source, feed.author_slug, "ok", response.status,
             new=counts.new, updated=counts.updated,
@@ -352,27 +353,26 @@ class Poller:
         with transaction(self.sessions) as session:
             store.record_failure(
                 session, feed.id, now=now, next_check_at=next_check, message=message, status=status,
-                retry_after=retry_after, gone=gone,
+                retry_after=retry_after, gone=gone, holder=record.holder,
             )
-            record(session, feed.id, "failed")
+            record(session, "failed")
         return PollOutcome(feed.id, feed.source, feed.author_slug, "failed", status, error=message)
 
     def _record_deferred(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         with transaction(self.sessions) as session:
-            store.record_deferred(session, feed.id, next_check_at=self.clock() + schedule.BUSY_RETRY)
-            record(session, feed.id, "deferred")
+            store.record_deferred(session, feed.id, next_check_at=self.clock() + schedule.BUSY_RETRY, holder=record.holder)
+            record(session, "deferred")
         return PollOutcome(feed.id, feed.source, feed.author_slug, "deferred", error="its host is busy with other polls")
 
 
 class _Recorder:
-    """Closes a poll in the transaction that records its outcome: releases the claim, counts the poll."""
+    """A claimed poll's holder and start; counts the poll in the transaction that records it (which ends the claim)."""
 
     def __init__(self, holder: str, started: float):
         self.holder = holder
         self.started = started
 
-    def __call__(self, session: Session, feed_id: int, result: str, *, new: int = 0, updated: int = 0) -> None:
-        store.release_claim(session, feed_id, self.holder)
+    def __call__(self, session: Session, result: str, *, new: int = 0, updated: int = 0) -> None:
         telemetry.record_poll(
             session, result=result, duration_seconds=time.monotonic() - self.started, new=new, updated=updated
         )

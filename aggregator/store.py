@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -251,9 +251,14 @@ def record_success(
     title: str | None = None,
     site_url: str | None = None,
     warnings: Sequence[str] | None = None,
+    holder: str | None = None,
 ) -> None:
-    """Record a successful poll; `warnings` (None: keep the last ones) are what a full read warned about."""
+    """Record a successful poll, ending `holder`'s claim.
+
+    `warnings` (None: keep the last ones) are what a full read warned about.
+    """
     values: dict[str, Any] = {
+        **_claim_ended(holder),
         "last_checked_at": now,
         "last_success_at": now,
         "next_check_at": next_check_at,
@@ -289,12 +294,14 @@ def record_failure(
     status: int | None,
     retry_after: datetime | None = None,
     gone: bool = False,
+    holder: str | None = None,
 ) -> None:
-    """Record a failed poll; a gone feed (410) is polled no more."""
+    """Record a failed poll, ending `holder`'s claim; a gone feed (410) is polled no more."""
     session.execute(
         update(Feed)
         .where(Feed.id == feed_id)
         .values(
+            **_claim_ended(holder),
             last_checked_at=now,
             next_check_at=None if gone else next_check_at,
             last_status=status,
@@ -313,9 +320,17 @@ def record_job_failure(session: Session, feed_id: int, *, message: str, now: dat
     )
 
 
-def record_deferred(session: Session, feed_id: int, *, next_check_at: datetime) -> None:
-    """The poll waited its turn (a busy host): no error, just later."""
-    session.execute(update(Feed).where(Feed.id == feed_id).values(next_check_at=next_check_at))
+def record_deferred(session: Session, feed_id: int, *, next_check_at: datetime, holder: str | None = None) -> None:
+    """The poll waited its turn (a busy host): no error, just later; `holder`'s claim ends."""
+    session.execute(update(Feed).where(Feed.id == feed_id).values(next_check_at=next_check_at, **_claim_ended(holder)))
+
+
+def _claim_ended(holder: str | None) -> dict[str, Any]:
+    """Values that end `holder`'s claim in the UPDATE recording its poll; another poller's claim stays."""
+    if holder is None:
+        return {}
+    mine = Feed.polled_by == holder
+    return {"polled_by": case((mine, None), else_=Feed.polled_by), "polling_until": case((mine, None), else_=Feed.polling_until)}
 
 
 def claim_feed(session: Session, feed_id: int, *, holder: str, now: datetime, until: datetime) -> str | None:
