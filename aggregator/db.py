@@ -126,13 +126,20 @@ def transaction(factory: sessionmaker[Session]):
         yield session
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema up to the newest migration (a no-op when it is there)."""
-    from alembic import command
+def alembic_config() -> Any:
+    """Alembic's configuration for our migrations, which ship with the package."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(resource_dir("migrations")))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest migration (a no-op when it is there)."""
+    from alembic import command
+
+    config = alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes starting at once must not both create the tables.

@@ -6,11 +6,11 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aggregator.config import Config, load_config
-from aggregator.db import transaction
+from aggregator.db import alembic_config, transaction
 from aggregator.models import Entry, Feed
 from aggregator.poll import PollOutcome, poll_feeds
 from aggregator.store import active_feed_ids
@@ -85,3 +85,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:
+    """Take the schema to an older migration (or, from nothing, up to one), as an old install has it."""
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)

@@ -6,6 +6,7 @@ from sqlalchemy import inspect
 
 from aggregator.db import make_engine, migrate
 from aggregator.models import Base, is_mapped_schema_object
+from tests.helpers import migrate_to
 
 
 def test_migrations_match_the_models(database_url):
@@ -52,19 +53,11 @@ def test_plain_postgresql_urls_use_psycopg3():
 
 def test_upgrading_a_database_with_entries_keeps_them(tmp_path):
     """From the first schema, holding an entry with a tag, to the newest."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
-    from aggregator.resources import resource_dir
-
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}", writer=True)
-    config = Config()
-    config.set_main_option("script_location", str(resource_dir("migrations")))
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+        migrate_to(engine, "0001")
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO authors (id, slug, name, bio, created_at) VALUES (1, 'a', 'A', '', '2026-01-01')"))
             connection.execute(text(

@@ -7,15 +7,12 @@ from __future__ import annotations
 from html import escape, unescape
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
-from aggregator.db import make_engine
-from aggregator.resources import resource_dir
+from aggregator.db import make_engine, migrate
 from aggregator.search import parse_query, search
 from aggregator.web import create_app
-from tests.helpers import feeds_yaml, poll_all, write_and_sync
+from tests.helpers import feeds_yaml, migrate_to, poll_all, write_and_sync
 
 # (writer's slug, title, text, categories); the writers are "Maren Olsen"
 # and "Samuel Achebe".
@@ -153,12 +150,8 @@ def test_the_page_says_plainly_when_only_common_words_were_given(corpus, databas
 def test_upgrading_indexes_the_topics_and_writers_of_stored_posts(database_url, sessions):
     """Posts stored before topics and names were indexed are found by them after the upgrade."""
     engine = make_engine(database_url, writer=True)
-    config = Config()
-    config.set_main_option("script_location", str(resource_dir("migrations")))
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0008")
+        migrate_to(engine, "0008", down=True)
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO authors (id, slug, name, bio, created_at) VALUES (1, 'a', 'Ada Quill', '', '2026-01-01')"))
             connection.execute(text(
@@ -174,9 +167,7 @@ def test_upgrading_indexes_the_topics_and_writers_of_stored_posts(database_url, 
             connection.execute(text("INSERT INTO tags (id, slug, name) VALUES (1, 'self-care', 'Self-care')"))
             connection.execute(text("INSERT INTO entry_tags (entry_id, tag_id) VALUES (1, 1)"))
     finally:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        migrate(engine)
         engine.dispose()
     with sessions() as session:
         for query in ("self-care", "quill", "ada", "byline", "plain words", "kept"):
