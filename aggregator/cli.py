@@ -272,15 +272,20 @@ def _poll_with_progress(sessions: sessionmaker[Session], feed_ids: list[int], fo
 def _counts(outcome: PollOutcome) -> str:
     if outcome.failed:
         return f" ({outcome.error})"
+    # A Wagtail source reads several pages of its API: what that cost is shown.
+    requests = f", {outcome.requests} requests" if outcome.requests != 1 else ""
     if outcome.result == "ok":
-        return f" ({outcome.new} new, {outcome.updated} updated)"
-    return ""
+        withdrawn = f", {outcome.withdrawn} withdrawn" if outcome.withdrawn else ""
+        return f" ({outcome.new} new, {outcome.updated} updated{withdrawn}{requests})"
+    return f" ({requests[2:]})" if requests else ""
 
 
 def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     results = Counter(outcome.result for outcome in outcomes)
     new = sum(outcome.new for outcome in outcomes)
     updated = sum(outcome.updated for outcome in outcomes)
+    withdrawn = sum(outcome.withdrawn for outcome in outcomes)
+    requests = sum(outcome.requests for outcome in outcomes if outcome.result in ("ok", "not-modified", "failed"))
     labels = (
         ("ok", "ok"), ("not-modified", "not modified"), ("failed", "failed"), ("deferred", "deferred"),
         ("skipped", "skipped"), ("unavailable", "not polled: database away"),
@@ -288,7 +293,9 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
     parts = [f"{results[name]} {label}" for name, label in labels if results[name]]
     lines = [
         f"Polled {len(outcomes)} feed{'s' if len(outcomes) != 1 else ''} in {seconds:.1f} s: {', '.join(parts)}; "
-        f"{new} new entr{'ies' if new != 1 else 'y'}, {updated} updated."
+        f"{new} new entr{'ies' if new != 1 else 'y'}, {updated} updated"
+        + (f", {withdrawn} withdrawn by their source" if withdrawn else "")
+        + f". {requests} HTTP request{'s' if requests != 1 else ''}."
     ]
     failed = [outcome for outcome in outcomes if outcome.failed]
     if failed:

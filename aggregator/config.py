@@ -32,6 +32,11 @@ DEFAULT_MAX_PER_HOST = 2
 MIN_INTERVAL = 60
 MAX_INTERVAL = 7 * 24 * 3600
 FEED_TYPES = ("rss", "atom", "json", "wagtail")
+# What a Wagtail source's `fields:` may map, and to what: an API field name,
+# or a path into one ("author.name").
+WAGTAIL_FIELD_ROLES = ("title", "content", "summary", "date", "tags", "author", "image")
+_API_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+MAX_POSTS_LIMIT = 10_000
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
@@ -73,7 +78,21 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     interval: int | None = None  # seconds; None: the default
     boilerplate: tuple[str, ...] = ()  # the curator's removal rules: text, or /regex/
+    # A Wagtail source's field map ((role, API field path), ...) and cap on
+    # the posts its first read takes (None: the default).
+    fields: tuple[tuple[str, str], ...] = ()
+    max_posts: int | None = None
     line: int = 0
+
+    @property
+    def source_options(self) -> dict[str, Any]:
+        """What is stored on the feed's row for its polls (see aggregator.wagtail)."""
+        options: dict[str, Any] = {}
+        if self.fields:
+            options["fields"] = dict(self.fields)
+        if self.max_posts is not None:
+            options["max_posts"] = self.max_posts
+        return options
 
 
 @dataclass(frozen=True)
@@ -508,7 +527,9 @@ class _Reader:
         )
 
     def read_feed(self, node: yaml.Node) -> FeedConfig | None:
-        fields = self.mapping(node, "a feed", ("url", "path", "type", "tags", "interval", "boilerplate"))
+        fields = self.mapping(
+            node, "a feed", ("url", "path", "type", "tags", "interval", "boilerplate", "fields", "max_posts")
+        )
         if not fields:
             return None
         if "url" in fields and "path" in fields:
@@ -543,12 +564,41 @@ class _Reader:
                 self.error(rule_node, str(exc))
             else:
                 boilerplate.append(text)
+        field_map, max_posts = self.wagtail_options(fields, feed_type)
         if source is None or location is None:
             return None
         return FeedConfig(
             source=source, location=location, type=feed_type, tags=tuple(tags), interval=interval,
-            boilerplate=tuple(boilerplate), line=node.start_mark.line + 1,
+            boilerplate=tuple(boilerplate), fields=field_map, max_posts=max_posts, line=node.start_mark.line + 1,
         )
+
+    def wagtail_options(
+        self, fields: dict[str, yaml.Node], feed_type: str | None
+    ) -> tuple[tuple[tuple[str, str], ...], int | None]:
+        """A Wagtail source's `fields:` map and `max_posts:` cap, which other feeds do not take."""
+        for key in ("fields", "max_posts"):
+            if key in fields and feed_type != "wagtail":
+                self.error(fields[key], f"'{key}' is for Wagtail sources: add 'type: wagtail' or leave '{key}' out")
+        if feed_type != "wagtail":
+            return (), None
+        field_map = []
+        if "fields" in fields:
+            for role, value_node in self.mapping(fields["fields"], "the feed's fields", WAGTAIL_FIELD_ROLES).items():
+                path = self.text(value_node, f"the field for '{role}'", required=True)
+                if path is None:
+                    continue
+                if not _API_FIELD_PATH.match(path):
+                    self.error(value_node, f"the field for '{role}' must be an API field name like body or author.name, not {path!r}")
+                    continue
+                field_map.append((role, path))
+        max_posts = None
+        if "max_posts" in fields:
+            value = self.text(fields["max_posts"], "max_posts", required=True)
+            if value is not None and (not value.isdigit() or not 1 <= int(value) <= MAX_POSTS_LIMIT):
+                self.error(fields["max_posts"], f"max_posts must be a whole number from 1 to {MAX_POSTS_LIMIT}")
+            elif value is not None:
+                max_posts = int(value)
+        return tuple(field_map), max_posts
 
     def feed_path(self, node: yaml.Node) -> tuple[str | None, str | None]:
         value = self.text(node, "the feed path", required=True)

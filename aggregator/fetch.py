@@ -44,6 +44,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
 # A server may ask us to wait (Retry-After); we wait at most this long.
 MAX_RETRY_AFTER = timedelta(days=7)
+MAX_EXPLANATION = 4096  # bytes of an error answer kept for its message
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,14 @@ class FetchResult:
 class FetchError(Exception):
     """The feed could not be fetched; the message is for the curator."""
 
-    def __init__(self, message: str, status: int | None = None, retry_after: datetime | None = None):
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: datetime | None = None, explanation: str = ""
+    ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after  # the server asked for no request before then
+        # The start of a 400 answer's body: APIs say there what they refused.
+        self.explanation = explanation
 
     @property
     def gone(self) -> bool:
@@ -245,7 +250,8 @@ class Fetcher:
                             headers=dict(response.headers),
                         )
                     if status >= 400 or status < 200:
-                        raise FetchError(_status_message(response), status, retry_after(response.headers))
+                        explanation = _explanation(response, deadline) if status == 400 else ""
+                        raise FetchError(_status_message(response), status, retry_after(response.headers), explanation)
                     body = self._read_body(response, deadline)
                     return FetchResult(
                         status=status,
@@ -464,6 +470,24 @@ def _status_message(response: httpx.Response) -> str:
         429: "too many requests; we wait as the server asks before trying again",
     }.get(status, "a server error; it is usually temporary" if status >= 500 else "")
     return f"the server answered {status} {phrase}".rstrip() + (f": {advice}" if advice else "")
+
+
+def _explanation(response: httpx.Response, deadline: float) -> str:
+    """The first few KiB of an error answer, as text: no more is read of it."""
+    received = b""
+    try:
+        for chunk in response.iter_raw():
+            received += chunk
+            if len(received) >= MAX_EXPLANATION or time.monotonic() > deadline:
+                break
+    except httpx.HTTPError:
+        pass
+    try:
+        decoder = _Decoder(response.headers.get("content-encoding", ""), response.status_code)
+        text = decoder.decode(received, MAX_EXPLANATION * 16)
+    except FetchError:
+        return ""  # cut short or in an unknown coding: no message to read
+    return text[:MAX_EXPLANATION].decode("utf-8", "replace")
 
 
 def _reason(exc: Exception) -> str:

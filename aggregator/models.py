@@ -109,6 +109,11 @@ class Feed(Base):
     last_warnings: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     polled_by: Mapped[str | None] = mapped_column(String(200))
     polling_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What feeds.yaml says about reading a source beyond its URL (a Wagtail
+    # field map, a cap on posts), and what its polls remember between them
+    # (for a Wagtail site: the pages it lists and when each was published).
+    source_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    source_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
 
     __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
 
@@ -146,6 +151,9 @@ class Entry(Base):
     last_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The time lists sort by: publication time, never later than first seen.
     sort_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The source stopped listing the post (a Wagtail page unpublished or
+    # deleted): kept, shown nowhere, until it is listed again.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),

@@ -30,9 +30,6 @@ import feedparser
 # served as text/plain, or with a wrong but recoverable charset.
 _HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
-# Fields of a Wagtail page that may hold its text, most likely first.
-WAGTAIL_BODY_FIELDS = ("body", "content", "text", "rich_text", "intro", "introduction")
-WAGTAIL_SUMMARY_FIELDS = ("search_description", "intro", "summary", "excerpt")
 # A podcast sends one file per episode; a post with more than a few is not
 # a podcast, and its extra files are left out.
 MAX_ENCLOSURES = 4
@@ -334,8 +331,8 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     if problem is not None and not isinstance(problem, feedparser.NonXMLContentType):
         warnings.append(f"the feed has an error that was worked around: {_xml_reason(problem, markup)}")
     feed = result.feed
-    site_url = _web_address(_absolute(feed.get("link"), url))
-    entries = _map_entries(result.entries, lambda raw: _feedparser_entry(raw, url, site_url), warnings)
+    site_url = _web_address(absolute_url(feed.get("link"), url))
+    entries = map_entries(result.entries, lambda raw: _feedparser_entry(raw, url, site_url), warnings)
     ttl = str(feed.get("ttl") or "").strip()
     return ParsedFeed(
         format=result.get("version") or "unknown",
@@ -356,7 +353,7 @@ def _feed_title(result: Any) -> str | None:
 
 
 def _feedparser_entry(raw: Any, feed_url: str, site_url: str | None) -> ParsedEntry:
-    link = _absolute(raw.get("link"), feed_url)
+    link = absolute_url(raw.get("link"), feed_url)
     if raw.get("guidislink"):
         # feedparser offers the id of an entry without a link as its link;
         # a tag: or urn: id is no address (and the id stays the key).
@@ -374,7 +371,7 @@ def _feedparser_entry(raw: Any, feed_url: str, site_url: str | None) -> ParsedEn
     categories = tuple(
         tag.get("term") or tag.get("label") for tag in raw.get("tags") or () if tag.get("term") or tag.get("label")
     )
-    content_base = _content_base(None if base == feed_url else base, link, site_url, feed_url)
+    content_base = base_for_content(None if base == feed_url else base, link, site_url, feed_url)
     return ParsedEntry(
         key=entry_key(guid, link, title, published, content),
         guid=guid,
@@ -420,7 +417,7 @@ def _enclosures(found: Iterable[tuple[Any, Any, Any, Any]], base: str | None) ->
     """Enclosures out of (url, type, length, duration) as a feed wrote them: http(s) only, each once, a few at most."""
     enclosures: dict[str, ParsedEnclosure] = {}
     for url, media_type, length, duration in found:
-        absolute = _web_address(_absolute(_url_text(url), base))
+        absolute = _web_address(absolute_url(url_value(url), base))
         if absolute is None or absolute in enclosures:
             continue
         enclosures[absolute] = ParsedEnclosure(
@@ -510,13 +507,13 @@ def _parse_json_feed(document: Any, url: str) -> ParsedFeed:
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseError("not a feed: the JSON Feed has no 'items' list")
-    site_url = _absolute(_url_text(document.get("home_page_url")), url)
+    site_url = absolute_url(url_value(document.get("home_page_url")), url)
     feed_author = _json_author(document)
     warnings: list[str] = []
-    entries = _map_entries(items, lambda item: _json_feed_entry(item, url, site_url, feed_author), warnings)
+    entries = map_entries(items, lambda item: _json_feed_entry(item, url, site_url, feed_author), warnings)
     return ParsedFeed(
         format="json" + str(document["version"]).rsplit("/", 1)[-1],
-        title=_title_as_html(_text(document.get("title")), is_html=False),
+        title=_title_as_html(text_value(document.get("title")), is_html=False),
         site_url=site_url,
         entries=tuple(entries),
         warnings=tuple(warnings),
@@ -526,20 +523,20 @@ def _parse_json_feed(document: Any, url: str) -> ParsedFeed:
 def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author: str | None) -> ParsedEntry:
     if not isinstance(item, dict):
         raise ValueError("an item is not an object")
-    link = _absolute(_url_text(item.get("url")) or _url_text(item.get("external_url")), site_url or feed_url)
-    guid = _text(item.get("id"))
-    title = _text(item.get("title")) or ""
-    published = _iso_date(item.get("date_published"))
-    updated = _iso_date(item.get("date_modified"))
-    if _text(item.get("content_html")):
-        content, is_html = _text(item["content_html"]), True
-    elif _text(item.get("content_text")):
-        content, is_html = _text(item["content_text"]), False
+    link = absolute_url(url_value(item.get("url")) or url_value(item.get("external_url")), site_url or feed_url)
+    guid = text_value(item.get("id"))
+    title = text_value(item.get("title")) or ""
+    published = iso_date(item.get("date_published"))
+    updated = iso_date(item.get("date_modified"))
+    if text_value(item.get("content_html")):
+        content, is_html = text_value(item["content_html"]), True
+    elif text_value(item.get("content_text")):
+        content, is_html = text_value(item["content_text"]), False
     else:
-        content, is_html = _text(item.get("summary")) or "", False
+        content, is_html = text_value(item.get("summary")) or "", False
     tags = item.get("tags") if isinstance(item.get("tags"), list) else []
     attachments = item.get("attachments") if isinstance(item.get("attachments"), list) else []
-    content_base = _content_base(None, link, site_url, feed_url)
+    content_base = base_for_content(None, link, site_url, feed_url)
     return ParsedEntry(
         key=entry_key(guid, link, title, published or updated, content or ""),
         guid=guid,
@@ -550,7 +547,7 @@ def _json_feed_entry(item: Any, feed_url: str, site_url: str | None, feed_author
         content_is_html=is_html,
         base_url=content_base,
         author=_json_author(item) or feed_author,
-        categories=tuple(t for t in (_text(tag) for tag in tags) if t),
+        categories=tuple(t for t in (text_value(tag) for tag in tags) if t),
         published=published,
         updated=updated,
         enclosures=_enclosures(
@@ -568,78 +565,21 @@ def _json_author(obj: dict[str, Any]) -> str | None:
     # 1.1 has an "authors" list; 1.0 a single "author".
     authors = obj.get("authors")
     if isinstance(authors, list):
-        names = [_text(a.get("name")) for a in authors if isinstance(a, dict)]
+        names = [text_value(a.get("name")) for a in authors if isinstance(a, dict)]
         return ", ".join(n for n in names if n) or None
     author = obj.get("author")
-    return _text(author.get("name")) if isinstance(author, dict) else None
+    return text_value(author.get("name")) if isinstance(author, dict) else None
 
 
 # -- Wagtail pages API -------------------------------------------------------
 
 
 def _parse_wagtail(document: Any, url: str) -> ParsedFeed:
-    if not isinstance(document, dict) or not isinstance(document.get("items"), list):
-        raise ParseError("not a Wagtail pages API answer: no 'items' list (the URL should end in /api/v2/pages/?type=...)")
-    warnings: list[str] = []
-    entries = _map_entries(document["items"], lambda item: _wagtail_entry(item, url), warnings)
-    if entries and not any(entry.content for entry in entries):
-        warnings.append("the API sends no page bodies; add &fields=* (or &fields=body) to the feed URL")
-    return ParsedFeed(format="wagtail", title=None, site_url=None, entries=tuple(entries), warnings=tuple(warnings))
+    # One listing page, as a feed document; polls read Wagtail sources in
+    # full through aggregator.wagtail, which builds on this module.
+    from aggregator.wagtail import parse_listing
 
-
-def _wagtail_entry(item: Any, api_url: str) -> ParsedEntry:
-    if not isinstance(item, dict):
-        raise ValueError("an item is not an object")
-    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
-    link = _absolute(_url_text(meta.get("html_url")), api_url)
-    guid = link or _absolute(_url_text(meta.get("detail_url")), api_url) or (f"wagtail:{item['id']}" if "id" in item else None)
-    title = _text(item.get("title")) or ""
-    published = _iso_date(meta.get("first_published_at")) or _iso_date(item.get("date"))
-    content = next((html for html in (_wagtail_html(item.get(f)) for f in WAGTAIL_BODY_FIELDS) if html), "")
-    if not content:
-        summary = next((s for s in (_text(item.get(f)) for f in WAGTAIL_SUMMARY_FIELDS) if s), "")
-        content = summary
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
-    author = item.get("author")
-    return ParsedEntry(
-        key=entry_key(guid, link, title, published, content),
-        guid=guid,
-        url=link,
-        title=title,
-        title_is_html=False,
-        content=content,
-        content_is_html=True,
-        base_url=_content_base(None, link, None, api_url),
-        author=_text(author.get("name")) if isinstance(author, dict) else _text(author),
-        categories=tuple(t for t in (_text(tag.get("name")) if isinstance(tag, dict) else _text(tag) for tag in tags) if t),
-        published=published,
-        updated=None,
-    )
-
-
-def _wagtail_html(value: Any) -> str:
-    """Flatten a rich text field or a StreamField's blocks into HTML."""
-    if isinstance(value, str):
-        return value.strip()
-    if not isinstance(value, list):
-        return ""
-    parts = []
-    for block in value:
-        if not isinstance(block, dict):
-            continue
-        block_type = str(block.get("type", ""))
-        inner = block.get("value")
-        if block_type == "heading" and isinstance(inner, str):
-            parts.append(f"<h2>{_escape(inner)}</h2>")
-        elif block_type in ("quote", "block_quote", "blockquote") and isinstance(inner, str):
-            parts.append(f"<blockquote><p>{_escape(inner)}</p></blockquote>")
-        elif isinstance(inner, str):
-            parts.append(inner)
-        elif isinstance(inner, dict):
-            parts.extend(v for k, v in inner.items() if k in ("text", "body", "content", "paragraph") and isinstance(v, str))
-        elif isinstance(inner, list):
-            parts.append(_wagtail_html(inner))
-    return "\n".join(p for p in parts if p.strip())
+    return parse_listing(document, url)
 
 
 # -- HTML pages where a feed was expected -------------------------------------
@@ -701,7 +641,7 @@ def _not_a_feed_message(body: bytes, url: str) -> str:
 # -- shared helpers ----------------------------------------------------------
 
 
-def _map_entries(items: Iterable[Any], mapper: Callable[[Any], ParsedEntry], warnings: list[str]) -> list[ParsedEntry]:
+def map_entries(items: Iterable[Any], mapper: Callable[[Any], ParsedEntry], warnings: list[str]) -> list[ParsedEntry]:
     entries: list[ParsedEntry] = []
     seen: set[str] = set()
     for position, item in enumerate(items, 1):
@@ -730,7 +670,7 @@ def _split_categories(categories: Iterable[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -738,7 +678,7 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _url_text(value: Any) -> str | None:
+def url_value(value: Any) -> str | None:
     # A URL is a string: a number in a URL field (3.14) is no address.
     return (value.strip() or None) if isinstance(value, str) else None
 
@@ -748,10 +688,10 @@ def _title_as_html(title: str | None, *, is_html: bool) -> str | None:
     # title is escaped, so that "Notes on <dialog>" keeps its "<dialog>".
     if not title:
         return None
-    return title if is_html else _escape(title)
+    return title if is_html else escape_text(title)
 
 
-def _content_base(declared: str | None, *fallbacks: str | None) -> str | None:
+def base_for_content(declared: str | None, *fallbacks: str | None) -> str | None:
     """Return what relative URLs in an entry's content resolve against.
 
     An xml:base in scope (`declared`), else the first web address among
@@ -771,13 +711,13 @@ def _web_address(url: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _absolute(url: str | None, base: str | None) -> str | None:
+def absolute_url(url: str | None, base: str | None) -> str | None:
     if not url:
         return None
     return urljoin(base, url.strip()) if base else url.strip()
 
 
-def _iso_date(value: Any) -> datetime | None:
+def iso_date(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
@@ -793,7 +733,7 @@ def _iso_date(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _escape(text: str) -> str:
+def escape_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

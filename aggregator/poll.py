@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import schedule, store, telemetry
+from aggregator import schedule, store, telemetry, wagtail
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import MAX_ENTRY_HTML, RULES_VERSION, clean_content, clean_text, safe_url
 from aggregator.config import ScheduleConfig, base_url_from_environment
@@ -97,6 +97,8 @@ class PollOutcome:
     bytes: int = 0
     duration_ms: int = 0
     left_for_later: int = 0  # new or changed entries past this poll's cleaning budget
+    requests: int = 1  # HTTP requests the poll made (a Wagtail source makes several)
+    withdrawn: int = 0  # entries the source no longer lists, taken off the pages
 
     @property
     def failed(self) -> bool:
@@ -221,6 +223,8 @@ class Poller:
             log.debug("feed_id=%s claim left for the next poll to release", feed_id)
 
     def _poll(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
+        if feed.type == "wagtail" and feed.fetch_location.startswith(("http://", "https://")):
+            return self._poll_wagtail(feed, record)
         rules = cleaning_version(feed.boilerplate)
         if rules == feed.cleaned_with:
             request = FetchRequest(feed.fetch_location, feed.etag, feed.last_modified, source=feed.source)
@@ -271,6 +275,51 @@ class Poller:
             new=counts.new, updated=counts.updated,
             unchanged=counts.unchanged + len(parsed.entries) - len(prepared) - left,
             warnings=parsed.warnings + cleaning_warnings, bytes=len(response.body), left_for_later=left,
+        )
+
+    def _poll_wagtail(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
+        """A Wagtail site read through its pages API: what changed since the last read, in several requests."""
+        rules = cleaning_version(feed.boilerplate)
+        read = wagtail.read_source(
+            self.fetcher, feed.fetch_location, options=feed.source_options, state=feed.source_state,
+            full=rules != feed.cleaned_with, source=feed.source,
+        )
+        now = self.clock()
+        if read.not_modified:
+            with transaction(self.sessions) as session:
+                store.record_success(
+                    session, feed.id, now=now, next_check_at=self._next_check(session, feed, now, None), status=200,
+                    etag=None, last_modified=None, moved_to=None, source_state=read.state, holder=record.holder,
+                )
+                record(session, "not-modified")
+            return PollOutcome(feed.id, feed.source, feed.author_slug, "not-modified", 200, requests=read.requests)
+        parsed = read.as_feed()
+        prepared, cleaning_warnings, left = self._prepare(feed, parsed)
+        state = read.state
+        if left:
+            # Pages past the cleaning budget are read again, in full, next time.
+            state = {**state, "complete": False}
+        unfinished = left or read.left or read.broken_off
+        warnings = parsed.warnings + cleaning_warnings
+        with transaction(self.sessions) as session:
+            counts = store.save_entries(session, feed, prepared, now)
+            withdrawn = store.mark_listed(
+                session, feed.id, [store.key_hash(key) for key in read.listed.values()], complete=read.complete, now=now
+            )
+            next_check = (
+                schedule.next_check_after_success(now, self.schedule.min_interval)
+                if unfinished else self._next_check(session, feed, now, None)
+            )  # fmt: skip
+            store.record_success(
+                session, feed.id, now=now, next_check_at=next_check, status=200, etag=None, last_modified=None,
+                moved_to=None, cleaned_with=None if left else rules, site_url=_http_url(parsed.site_url),
+                warnings=warnings, holder=record.holder, source_state=state,
+            )
+            record(session, "ok", new=counts.new, updated=counts.updated)
+        return PollOutcome(
+            feed.id, feed.source, feed.author_slug, "ok", 200, new=counts.new, updated=counts.updated,
+            unchanged=counts.unchanged + len(parsed.entries) - len(prepared) - left, warnings=warnings,
+            left_for_later=left + read.left, requests=read.requests, withdrawn=withdrawn,
         )
 
     def _next_check(self, session: Session, feed: store.FeedState, now: datetime, hint: int | None) -> datetime:

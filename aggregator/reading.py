@@ -143,8 +143,8 @@ class Cursor:
 
 
 def visible(statement: Select) -> Select:
-    """Narrow a statement over entries to those of feeds still listed."""
-    return statement.join(Feed, Entry.feed_id == Feed.id).where(Feed.retired_at.is_(None))
+    """Narrow a statement over entries to those of feeds still listed that their source still lists."""
+    return statement.join(Feed, Entry.feed_id == Feed.id).where(Feed.retired_at.is_(None), Entry.withdrawn_at.is_(None))
 
 
 def list_entries(
@@ -196,14 +196,17 @@ def get_entry(session: Session, entry_id: int) -> EntryView | None:
     return entry_view(entry, author, tags, with_content=True, enclosures=enclosures_of(session, [entry.id]).get(entry.id, ()))
 
 
-def retired_entry(session: Session, entry_id: int) -> tuple[str, str | None] | None:
-    """The title and original link of a stored post whose feed left feeds.yaml (None for any other id)."""
+def retired_entry(session: Session, entry_id: int) -> tuple[str, str | None, bool] | None:
+    """The title and original link of a stored post whose feed left feeds.yaml, or that its
+    source withdrew (then the last item is True); None for any other id."""
     if not 0 < entry_id <= MAX_ID:
         return None
     row = session.execute(
-        select(Entry.title, Entry.url).join(Feed, Entry.feed_id == Feed.id).where(Entry.id == entry_id, Feed.retired_at.is_not(None))
+        select(Entry.title, Entry.url, Feed.retired_at.is_(None).label("withdrawn"))
+        .join(Feed, Entry.feed_id == Feed.id)
+        .where(Entry.id == entry_id, or_(Feed.retired_at.is_not(None), Entry.withdrawn_at.is_not(None)))
     ).first()
-    return (row.title, row.url) if row else None
+    return (row.title, row.url, bool(row.withdrawn)) if row else None
 
 
 def get_author(session: Session, slug: str) -> AuthorView | None:
@@ -264,7 +267,7 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
         hidden = session.execute(
             select(EntryTag.tag_id, func.count())
             .join(Entry, Entry.id == EntryTag.entry_id)
-            .where(Entry.feed_id.in_(retired))
+            .where(or_(Entry.feed_id.in_(retired), Entry.withdrawn_at.is_not(None)))
             .group_by(EntryTag.tag_id)
         )
         for tag_id, n in hidden:

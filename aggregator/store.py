@@ -60,6 +60,9 @@ class FeedState:
     retry_after: datetime | None
     error_count: int
     retired: bool
+    # A Wagtail source's options from feeds.yaml and what its last read remembered.
+    source_options: dict[str, Any] = field(default_factory=dict)
+    source_state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fetch_location(self) -> str:
@@ -128,6 +131,8 @@ def load_feed(session: Session, feed_id: int) -> FeedState | None:
         retry_after=feed.retry_after,
         error_count=feed.error_count,
         retired=feed.retired_at is not None,
+        source_options=dict(feed.source_options or {}),
+        source_state=dict(feed.source_state or {}),
     )
 
 
@@ -252,10 +257,12 @@ def record_success(
     site_url: str | None = None,
     warnings: Sequence[str] | None = None,
     holder: str | None = None,
+    source_state: dict[str, Any] | None = None,
 ) -> None:
     """Record a successful poll, ending `holder`'s claim.
 
-    `warnings` (None: keep the last ones) are what a full read warned about.
+    `warnings` (None: keep the last ones) are what a full read warned about;
+    `source_state` (None: keep it) what a Wagtail source's next read starts from.
     """
     values: dict[str, Any] = {
         **_claim_ended(holder),
@@ -281,7 +288,23 @@ def record_success(
         values["site_url"] = site_url
     if warnings is not None:
         values["last_warnings"] = list(warnings)[:MAX_STORED_WARNINGS]
+    if source_state is not None:
+        values["source_state"] = source_state
     session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def mark_listed(session: Session, feed_id: int, listed: Iterable[str], *, complete: bool, now: datetime) -> int:
+    """Bring back the feed's withdrawn entries among `listed` (key hashes); if the
+    source listed everything it has (`complete`), withdraw the entries it no
+    longer lists. Returns how many were withdrawn; they are kept, shown nowhere."""
+    listed = set(listed)
+    rows = session.execute(select(Entry.id, Entry.key_hash, Entry.withdrawn_at).where(Entry.feed_id == feed_id)).all()
+    back = [row.id for row in rows if row.withdrawn_at is not None and row.key_hash in listed]
+    gone = [row.id for row in rows if complete and row.withdrawn_at is None and row.key_hash not in listed]
+    for ids, value in ((back, None), (gone, now)):
+        for start in range(0, len(ids), _CHUNK):
+            session.execute(update(Entry).where(Entry.id.in_(ids[start : start + _CHUNK])).values(withdrawn_at=value))
+    return len(gone)
 
 
 def record_failure(

@@ -127,6 +127,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                     type=feed_config.type,
                     tags=list(feed_config.tags),
                     boilerplate=list(feed_config.boilerplate),
+                    source_options=feed_config.source_options,
                     interval_seconds=interval,
                     interval_fixed=feed_config.interval is not None,
                     error_count=0,
@@ -155,10 +156,11 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
                 feed.type = feed_config.type
                 feed.tags = list(feed_config.tags)
                 feed.boilerplate = list(feed_config.boilerplate)
+                feed.source_options = feed_config.source_options
                 feed.interval_seconds = interval
                 feed.interval_fixed = feed_config.interval is not None
                 report.changed.append(f"feed {feed.source} ({', '.join(differences)})")
-            if ({"tags", "author", "boilerplate"} & set(differences) or aliases_changed) and feed.retired_at is None:
+            if ({"tags", "author", "boilerplate", "fields"} & set(differences) or aliases_changed) and feed.retired_at is None:
                 _refetch_soon(feed, now)
 
     for source, feed in feeds.items():
@@ -196,6 +198,8 @@ def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: 
         differences.append("interval")
     if list(feed.boilerplate or []) != list(config.boilerplate):
         differences.append("boilerplate")
+    if dict(feed.source_options or {}) != config.source_options:
+        differences.append("fields")
     return differences
 
 
@@ -205,6 +209,8 @@ def _refetch_soon(feed: Feed, now: datetime) -> None:
     feed.etag = None
     feed.last_modified = None
     feed.body_hash = None
+    # A Wagtail source reads every page of its listing again.
+    feed.source_state = {}
     feed.next_check_at = now
 
 

@@ -249,12 +249,11 @@ def entry(entry_id: int) -> str | Response:
     entry_view = reading.get_entry(db_session(), entry_id)
     if entry_view is None:
         if (retired := reading.retired_entry(db_session(), entry_id)) is not None:
-            # Its writer was taken off the site: gone for good here, and the original is a click away.
-            title, original = retired
-            return error_page(
-                410, "This post has left the reading room", "Its writer is no longer listed here.",
-                post_title=title, original=original,
-            )
+            # Its writer was taken off the site, or the writer unpublished it:
+            # gone for good here, and the original (if still there) is a click away.
+            title, original, withdrawn = retired
+            reason = "Its writer has unpublished it." if withdrawn else "Its writer is no longer listed here."
+            return error_page(410, "This post has left the reading room", reason, post_title=title, original=original)
         abort(404, description="There is no such post here; it may have been removed by its author.")
     entry_notes = notes.notes_for(entry_view)
     older, newer = reading.adjacent_entries(db_session(), entry_view)
