@@ -140,18 +140,35 @@ def _setup_logging(level: int) -> None:
 
 
 @cli.command()
+@click.option("--online", is_flag=True, help="Also read the feeds (those named, else all) once from their servers.")
+@click.argument("feeds", nargs=-1)
 @config_option
-def check(config_path: Path | None) -> None:
+def check(online: bool, feeds: tuple[str, ...], config_path: Path | None) -> None:
     """Validate the feeds file; print every problem as FILE:LINE: message.
 
     When the database is there, also warn (on stderr) about feeds that
     moved permanently or are gone, so the curator can update the file.
+    With --online, read each feed (FEEDS: sources or writers' slugs) once;
+    for a Wagtail source, list the fields its API offers and which of them
+    the field map finds. Exit 1 if a feed cannot be read.
     """
     path = _config_path(config_path)
     config = _load_config_or_exit(path)
     click.echo(config.summary())
     for line in _feed_warnings(path, config):
         click.echo(line, err=True)
+    if feeds and not online:
+        raise click.UsageError("name feeds with --online (check reads them only then)")
+    if online:
+        from aggregator.online import check_online
+
+        chosen = [(a, f) for a, f in config.feeds if not feeds or f.source in feeds or a.slug in feeds]
+        if feeds and not chosen:
+            raise click.ClickException(f"no feed or writer {', '.join(feeds)} in {path}")
+        lines, broken = check_online(chosen)
+        for line in lines:
+            click.echo(line)
+        sys.exit(1 if broken else 0)
 
 
 def _feed_warnings(path: Path, config: Config) -> list[str]:

@@ -213,7 +213,7 @@ class Lookups:
         return url, text_value(item.get("title")) or ""
 
     def warnings(self) -> list[str]:
-        what = {"page": "links to pages", "document": "links to documents", "image": "images"}
+        what = {"page": "links to pages", "document": "links to documents", "image": "images", "embed": "embeds of other kinds"}
         return [
             f"{n} {what[kind]} in rich text could not be looked up through the API (shown as plain text or left out)"
             for kind, n in sorted(self.missing.items())
@@ -230,10 +230,13 @@ class Lookups:
     def _detail(self, kind: str, item_id: int) -> dict[str, Any] | None:
         key = (kind, item_id)
         if key not in self.found:
-            if self.api is None or len(self.found) >= MAX_LOOKUPS_PER_READ:
+            if len(self.found) >= MAX_LOOKUPS_PER_READ:
                 return None
-            self.found[key] = self.api.detail(kind, item_id)
+            self.found[key] = self._ask(kind, item_id)
         return self.found[key]
+
+    def _ask(self, kind: str, item_id: int) -> dict[str, Any] | None:
+        return self.api.detail(kind, item_id) if self.api else None
 
     def _origin(self) -> str | None:
         return self.api.origin if self.api else None
@@ -606,7 +609,9 @@ def read_source(
     after = {
         **before, "v": STATE_VERSION, "site_url": api.origin + "/", "fields": content_fields, "order": order,
         "pages": {str(i): list(mark) for i, mark in sorted(stored_marks.items())},
-        "total": plan.total if plan.total is not None else before.get("total", len(stored_marks)),
+        # Only a read that went through may say how many pages the site has:
+        # the next read compares with it to tell whether pages left.
+        "total": plan.total if plan.total is not None and done else before.get("total", len(stored_marks)),
         "complete": bool(before.get("complete")) or (first and plan.finished and done),
         "requests": api.requests,
     }  # fmt: skip
@@ -745,3 +750,51 @@ def _api_message(explanation: str) -> str:
         return explanation.strip()[:200]
     message = document.get("message") if isinstance(document, dict) else None
     return message.strip()[:200] if isinstance(message, str) else ""
+
+
+# -- What a source offers (aggregator check --online) ----------------------------
+
+
+@dataclass(frozen=True)
+class FieldReport:
+    offered: list[str]  # the fields a page of the listing has, meta fields as meta.NAME
+    found: list[tuple[str, str, str | None]]  # (role, field asked or "(usual names)", the field that answers or None)
+    edits_tracked: bool  # last_published_at is offered: edits are found without reading everything
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def field_report(fetcher: Fetcher, listing_url: str, options: dict[str, Any] | None) -> FieldReport:
+    """Read one page of the source in detail and tell which fields the mapping finds."""
+    fields = FieldMap.from_options(options)
+    api = WagtailAPI(fetcher, listing_url)
+    listing = api.listing(offset=0, order=None, fields=[], limit=1)
+    if not listing.items:
+        return FieldReport([], [], False, ["the listing is empty: no page to read its fields from"])
+    page_id = _page_id(listing.items[0])
+    item = api.detail("pages", page_id) if page_id else None
+    if item is None:
+        return FieldReport([], [], False, [f"page {page_id} of the listing cannot be read in detail"])
+    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    offered = sorted(k for k in item if k != "meta") + sorted(f"meta.{k}" for k in meta)
+    automatic = {"content": CONTENT_FIELDS, "summary": SUMMARY_FIELDS}
+    found, problems = [], []
+    for role in FieldMap.__dataclass_fields__:
+        path = getattr(fields, role)
+        if path:
+            answer = path if _path(item, path) is not None else None
+            found.append((role, path, answer))
+            mapped = role in ((options or {}).get("fields") or {})
+            if answer is None and (mapped or role in ("title", "content")):
+                problems.append(f"'{role}' is mapped to {path!r}, which the API does not offer")
+        else:
+            names = automatic.get(role, (role,))
+            answer = next((n for n in names if item.get(n) not in (None, "", []) or meta.get(n) not in (None, "", [])), None)
+            found.append((role, "(usual names)", answer))
+            if role == "content" and answer is None:
+                problems.append("no page body found: map 'content' to the field that holds it, or name the page type (?type=app.Model)")
+    edits = "last_published_at" in item or "last_published_at" in meta
+    return FieldReport(offered, found, edits, problems)
