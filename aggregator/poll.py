@@ -42,6 +42,9 @@ PROCESSING_ALLOWANCE = timedelta(seconds=60)
 # soon and reads the feed in full again; successive polls store everything.
 # A hundred posts of a prolific writer are far below it; a 10 MB feed of 500
 # long posts, or 10,000 new entries, are what it is for.
+# Stored posts missing from a feed that also brings new ones, whose old
+# address one poll asks: a redirect to a new entry's link is a renamed post.
+MAX_RENAME_CHECKS = 5
 CLEANING_BUDGET_ENTRIES = 1000
 CLEANING_BUDGET_CHARACTERS = 2 * 1024 * 1024
 
@@ -251,9 +254,10 @@ class Poller:
         assert response.body is not None
         parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
         prepared, cleaning_warnings, left = self._prepare(feed, parsed)
+        moved, rename_checks = self._renamed_posts(feed, parsed, prepared)
         hint = max(filter(None, [response.fresh_for, parsed.ttl_seconds]), default=None)
         with transaction(self.sessions) as session:
-            counts = store.save_entries(session, feed, prepared, now)
+            counts = store.save_entries(session, feed, prepared, now, moved)
             if left:
                 # Not all read: nothing may let the next poll take this
                 # document as already stored (no validators, no body hash,
@@ -275,7 +279,36 @@ class Poller:
             new=counts.new, updated=counts.updated,
             unchanged=counts.unchanged + len(parsed.entries) - len(prepared) - left,
             warnings=parsed.warnings + cleaning_warnings, bytes=len(response.body), left_for_later=left,
+            requests=1 + rename_checks,
         )
+
+    def _renamed_posts(
+        self, feed: store.FeedState, parsed: ParsedFeed, prepared: list[store.PreparedEntry]
+    ) -> tuple[dict[str, int], int]:
+        """New entries that are stored posts at a new address, and the requests it took to tell.
+
+        A renamed slug gives a post a new link (and, where the link is the
+        guid, a new key). When the feed drops a recent stored post as it
+        brings a new one, the old address is asked: a permanent redirect to
+        the new entry's link says they are one post.
+        """
+        with self.sessions() as session:
+            stored = store.stored_hashes(session, feed.id, [entry.key_hash for entry in prepared])
+            new = {entry.url: entry.key_hash for entry in prepared if entry.key_hash not in stored and entry.url}
+            if not new:
+                return {}, 0
+            dates = [entry.published for entry in parsed.entries if entry.published]
+            listed = {store.key_hash(entry.key) for entry in parsed.entries}
+            candidates = store.unlisted_entries(session, feed.id, listed, min(dates, default=None), MAX_RENAME_CHECKS)
+        moved: dict[str, int] = {}
+        for entry_id, old_url in candidates:
+            try:
+                answer = self.fetcher.fetch(FetchRequest(old_url, source=feed.source))
+            except (FetchError, HostBusy):
+                continue
+            if answer.permanent_redirect in new:
+                moved[new.pop(answer.permanent_redirect)] = entry_id
+        return moved, len(candidates)
 
     def _poll_wagtail(self, feed: store.FeedState, record: _Recorder) -> PollOutcome:
         """A Wagtail site read through its pages API: what changed since the last read, in several requests."""

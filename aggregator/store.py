@@ -156,12 +156,23 @@ def stored_hashes(session: Session, feed_id: int, key_hashes: Iterable[str]) -> 
 
 
 def save_entries(
-    session: Session, feed: FeedState, entries: Sequence[PreparedEntry], now: datetime
+    session: Session, feed: FeedState, entries: Sequence[PreparedEntry], now: datetime,
+    moved: dict[str, int] | None = None,
 ) -> StoreCounts:
-    """Insert new entries and update changed ones; leave the rest alone."""
+    """Insert new entries and update changed ones; leave the rest alone.
+
+    `moved` maps the key of a new entry to the stored entry it is (a post
+    whose old address redirects permanently to the new one): that entry
+    takes the new key and is updated, not doubled.
+    """
     if not entries:
         return StoreCounts()
     stored = stored_hashes(session, feed.id, (e.key_hash for e in entries))
+    for new_key, entry_id in (moved or {}).items():
+        old_hash = session.scalar(select(Entry.content_hash).where(Entry.id == entry_id, Entry.feed_id == feed.id))
+        if new_key not in stored and old_hash is not None:
+            session.execute(update(Entry).where(Entry.id == entry_id).values(key_hash=new_key))
+            stored[new_key] = old_hash
     _adopt_renamed(session, feed, [e for e in entries if e.key_hash not in stored], stored)
     tag_ids = _ensure_tags(session, {tag.slug: tag for e in entries for tag in e.tags}.values())
     new = updated = unchanged = 0
@@ -291,6 +302,19 @@ def record_success(
     if source_state is not None:
         values["source_state"] = source_state
     session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def unlisted_entries(
+    session: Session, feed_id: int, listed: set[str], since: datetime | None, limit: int
+) -> list[tuple[int, str]]:
+    """(id, link) of the feed's newest stored entries, published since `since`, whose keys are not in `listed`."""
+    statement = select(Entry.id, Entry.url, Entry.key_hash).where(
+        Entry.feed_id == feed_id, Entry.url.is_not(None), Entry.withdrawn_at.is_(None)
+    )
+    if since is not None:
+        statement = statement.where(Entry.published_at >= since)
+    rows = session.execute(statement.order_by(Entry.published_at.desc()).limit(limit + len(listed))).all()
+    return [(row.id, row.url) for row in rows if row.key_hash not in listed][:limit]
 
 
 def mark_listed(session: Session, feed_id: int, listed: Iterable[str], *, complete: bool, now: datetime) -> int:
