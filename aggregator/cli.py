@@ -397,7 +397,7 @@ def status(config_path: Path | None) -> None:
             ago(feed.last_checked_at, now) or "never",
             ago(feed.last_success_at, now) or "never",
             str(feed.last_status or "-"),
-            str(health.entries),
+            str(health.entries) + _wagtail_read(feed),
             "gone" if feed.gone_at else (_until(feed.next_check_at, now) if feed.next_check_at else "-"),
             str(feed.error_count),
             problem,
@@ -408,6 +408,14 @@ def status(config_path: Path | None) -> None:
         click.echo("  ".join([*cells, row[-1]]).rstrip())
     sick = sum(1 for health in feeds if health.sick)
     click.echo(f"{len(feeds)} feed{'s' if len(feeds) != 1 else ''}, {sick} sick.")
+
+
+def _wagtail_read(feed) -> str:
+    """For a Wagtail source: how many posts the site lists, and what its last poll asked."""
+    state = (feed.source_state or {}) if feed.type == "wagtail" else {}
+    if state.get("total") is None:
+        return ""
+    return f" (site lists {state['total']}; {state.get('requests', 0)} requests)"
 
 
 def _until(moment, now) -> str:

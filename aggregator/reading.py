@@ -384,7 +384,12 @@ class FeedHealth:
 
 def feed_health(session: Session) -> list[FeedHealth]:
     """Every active feed with its author and stored entries, sick feeds first."""
-    counts = select(Entry.feed_id, func.count(Entry.id).label("n")).group_by(Entry.feed_id).subquery()
+    counts = (
+        select(Entry.feed_id, func.count(Entry.id).label("n"))
+        .where(Entry.withdrawn_at.is_(None))
+        .group_by(Entry.feed_id)
+        .subquery()
+    )
     rows = session.execute(
         select(Feed, Author, counts.c.n)
         .join(Author, Author.id == Feed.author_id)

@@ -621,6 +621,8 @@ def read_source(
         after.update(validators if done else {"etag": None, "last_modified": None, "listing_hash": None})
     if plan.broken_off:
         warnings.append(f"the read broke off ({plan.broken_off}); nothing was withdrawn and the rest is read next time")
+    if first and entries and not any(entry.content for entry in entries):
+        warnings.append("the API sends no page bodies; name the page type in the URL (?type=blog.BlogPage)")
     if plan.total is not None and plan.total > cap:
         warnings.append(f"the site lists {plan.total} posts; the first read took the newest {cap} (max_posts)")
     return WagtailRead(
