@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.db import make_engine, migrate, session_factory
 from aggregator.models import Base
 from tests.feedserver import FeedServer
+from tests.wagtailsite import wagtail_site  # noqa: F401 - the session's real Wagtail blog, for any test
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
