@@ -224,7 +224,8 @@ def _adopt_renamed(session: Session, feed: FeedState, unknown: Sequence[Prepared
     if not unknown:
         return
     by_url = {e.url: e for e in unknown if e.url}
-    by_title = {(e.title, e.published_at): e for e in unknown if e.published_at}
+    # A Wagtail page's key is its id: two pages with one title and time are two posts.
+    by_title = {(e.title, e.published_at): e for e in unknown if e.published_at and feed.type != "wagtail"}
     candidates = []
     # In small batches: SQLite refuses very deep expressions.
     urls, titles = list(by_url), list(by_title)

@@ -698,16 +698,19 @@ def _read_recent(
             if body_hash == before.get("listing_hash"):
                 return plan, True  # the same bytes as last time: nothing new, nothing edited, nothing gone
         plan.total = page.total
-        fresh = False
+        # Most recently published first: past the first page as we knew it,
+        # every later one is as we knew it too.
+        unchanged_seen = False
         for item in page.items:
             page_id = _page_id(item)
             assert page_id is not None
             plan.seen[page_id] = mark = _mark(item)
             if known.get(page_id) != mark:
                 plan.changed.append(page_id)
-                fresh = True
+            else:
+                unchanged_seen = True
         offset += len(page.items)
-        if not fresh or not page.items or offset >= page.total:
+        if unchanged_seen or not page.items or offset >= page.total:
             break
     plan.finished = True
     return plan, False
