@@ -42,11 +42,12 @@ PROCESSING_ALLOWANCE = timedelta(seconds=60)
 # soon and reads the feed in full again; successive polls store everything.
 # A hundred posts of a prolific writer are far below it; a 10 MB feed of 500
 # long posts, or 10,000 new entries, are what it is for.
+CLEANING_BUDGET_ENTRIES = 1000
+CLEANING_BUDGET_CHARACTERS = 2 * 1024 * 1024
+
 # Stored posts missing from a feed that also brings new ones, whose old
 # address one poll asks: a redirect to a new entry's link is a renamed post.
 MAX_RENAME_CHECKS = 5
-CLEANING_BUDGET_ENTRIES = 1000
-CLEANING_BUDGET_CHARACTERS = 2 * 1024 * 1024
 
 Clock = Callable[[], datetime]
 
@@ -292,6 +293,8 @@ class Poller:
         brings a new one, the old address is asked: a permanent redirect to
         the new entry's link says they are one post.
         """
+        if not prepared:
+            return {}, 0
         with self.sessions() as session:
             stored = store.stored_hashes(session, feed.id, [entry.key_hash for entry in prepared])
             new = {entry.url: entry.key_hash for entry in prepared if entry.key_hash not in stored and entry.url}

@@ -524,9 +524,11 @@ def read_source(
     first = full or not before.get("complete") or not known
     not_modified = False
 
+    refused: set[str] = set()
+
     def listing(**kwargs: Any) -> _Listing:
         nonlocal content_fields, order
-        asked = kwargs.pop("fields")
+        asked = [name for name in kwargs.pop("fields") if name not in refused]
         for _ in range(3):
             try:
                 return api.listing(order=kwargs.get("order", order), fields=asked, offset=kwargs["offset"],
@@ -537,7 +539,7 @@ def read_source(
                 message = _api_message(exc.explanation)
                 unknown = _UNKNOWN_FIELDS.search(message)
                 if unknown:
-                    refused = {name.strip() for name in unknown.group(1).split(",")}
+                    refused.update(name.strip() for name in unknown.group(1).split(","))
                     asked = [name for name in asked if name not in refused]
                     content_fields = [name for name in content_fields if name not in refused]
                     continue

@@ -85,8 +85,15 @@ def test_the_api_source_has_every_post_and_an_unchanged_site_costs_at_most_two_r
     wagtail_site: WagtailSite, sessions, tmp_path: Path
 ):
     write_and_sync(sessions, tmp_path, HEADER + source("api", wagtail_site.api_url))
+    wagtail_site.reset_requests()
     first = poll(sessions, wagtail_site.api_url)
     assert first.result == "ok", first.error
+    listing = [path for _, path in wagtail_site.requests if path.startswith("/api/v2/pages/?")]
+    offsets = [re.search(r"offset=(\d+)", path).group(1) for path in listing]
+    # Every page of the listing, newest first; a field the site refused is not asked again.
+    assert offsets.count("0") <= 2 and offsets.count("20") == 1
+    assert all("order=-first_published_at" in path for path in listing)
+    assert len(wagtail_site.requests) == first.requests
     total = api_total(wagtail_site.api_url)
     assert total > 20  # more than one page of the API
     assert first.new == total == len(live_entries(sessions, wagtail_site.api_url))
