@@ -573,6 +573,8 @@ def read_source(
                 plan.seen.update(everything.seen)
                 plan.total, plan.complete, plan.broken_off = everything.total, everything.complete, everything.broken_off
                 plan.finished = everything.finished
+            elif not plan.changed and plan.broken_off is None:
+                not_modified = True  # nothing new, edited or gone: as good as a 304
     # What the listing showed of each page (its URL above all) is what links to it resolve to.
     lookups = Lookups(api, {i: url for i, (_, url) in {**known, **plan.seen}.items() if url})
     pages_url = api.url(api.pages_path)
@@ -617,10 +619,9 @@ def read_source(
         "complete": bool(before.get("complete")) or (first and plan.finished and done),
         "requests": api.requests,
     }  # fmt: skip
-    if not not_modified:
-        # The first page's validators may say "nothing new" next time only
-        # when everything it led to was read.
-        after.update(validators if done else {"etag": None, "last_modified": None, "listing_hash": None})
+    # The first page's validators may say "nothing new" next time only
+    # when everything it led to was read.
+    after.update(validators if done else {"etag": None, "last_modified": None, "listing_hash": None})
     if plan.broken_off:
         warnings.append(f"the read broke off ({plan.broken_off}); nothing was withdrawn and the rest is read next time")
     if first and entries and not any(entry.content for entry in entries):
