@@ -10,10 +10,12 @@ keys, which here would hide a curator's mistake.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,8 +39,23 @@ FEED_TYPES = ("rss", "atom", "json", "wagtail")
 WAGTAIL_FIELD_ROLES = ("title", "content", "summary", "date", "tags", "author", "image")
 _API_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MAX_POSTS_LIMIT = 10_000
+DISPLAY_CHOICES = ("full", "excerpt", "title")
+# Bounds on what a writer's profile says: a line on /authors, a short paragraph on their page.
+PROFILE_LIMITS = {"name": 200, "pronouns": 40, "location": 120, "bio": 1000, "license": 500, "label": 80}
+LIST_LIMITS = {"credentials": (10, 40), "modalities": (20, 60), "populations": (20, 60)}  # (items, characters each)
+_LIST_EXAMPLES = {"credentials": "[LCSW, PhD]", "modalities": "[EMDR, attachment-focused]", "populations": "[adolescents, couples]"}
+MAX_HIDDEN_POSTS = 1000
+
+WISH_KEYS = ("display", "since", "noindex", "license")
+AUTHOR_KEYS = (
+    "slug", "name", "bio", "homepage", "avatar", "links", "feeds",
+    "pronouns", "credentials", "modalities", "populations", "location", "hide", *WISH_KEYS,
+)  # fmt: skip
+FEED_KEYS = ("url", "path", "type", "tags", "interval", "boilerplate", "fields", "max_posts", *WISH_KEYS)
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# One part of a host name (underscores too: some real hosts have them).
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _INTERVAL_PART = re.compile(r"(\d+)\s*([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _STR = "tag:yaml.org,2002:str"
@@ -71,6 +88,28 @@ class SiteConfig:
 
 
 @dataclass(frozen=True)
+class Wishes:
+    """How a writer wants their posts shown; None where feeds.yaml does not say.
+
+    Given on an author and on any of their feeds: the feed's own value wins
+    (`Wishes.over`), then the author's, then full text, no date limit,
+    indexed, no license line.
+    """
+
+    display: str | None = None  # "full", "excerpt" or "title"
+    since: date | None = None  # posts published before this day are not shown
+    noindex: bool | None = None  # their pages ask search engines not to index them
+    license: str | None = None  # shown on each post and in output feeds
+
+    def over(self, fallback: Wishes) -> Wishes:
+        """These wishes, each one not said here taken from `fallback`."""
+        return Wishes(**{
+            name: mine if (mine := getattr(self, name)) is not None else getattr(fallback, name)
+            for name in self.__dataclass_fields__
+        })  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FeedConfig:
     source: str  # the feed's identity in feeds.yaml: its URL, or "path:<relative path>"
     location: str  # what fetch reads: an http(s) URL or a file:// URI
@@ -82,6 +121,7 @@ class FeedConfig:
     # the posts its first read takes (None: the default).
     fields: tuple[tuple[str, str], ...] = ()
     max_posts: int | None = None
+    wishes: Wishes = field(default_factory=Wishes)  # the feed's own; AuthorConfig.wishes_for adds the author's
     line: int = 0
 
     @property
@@ -118,6 +158,17 @@ class AuthorConfig:
     links: tuple[tuple[str, str], ...] = ()  # (label, url): Mastodon, Instagram, a booking page...
     feeds: tuple[FeedConfig, ...] = ()
     line: int = 0
+    # What a reader choosing a therapist-writer wants to know.
+    pronouns: str | None = None
+    credentials: tuple[str, ...] = ()  # LCSW, PhD
+    modalities: tuple[str, ...] = ()  # EMDR, attachment-focused
+    populations: tuple[str, ...] = ()  # adolescents, couples
+    location: str | None = None  # a place or the jurisdiction they are licensed in
+    wishes: Wishes = field(default_factory=Wishes)
+    hide: tuple[str, ...] = ()  # links of posts taken down at the writer's request
+
+    def wishes_for(self, feed: FeedConfig) -> Wishes:
+        return feed.wishes.over(self.wishes)
 
 
 @dataclass(frozen=True)
@@ -162,8 +213,61 @@ def default_config_path() -> Path:
 
 
 def is_web_address(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    return web_address_problem(value) is None
+
+
+def web_address_problem(value: str) -> str | None:
+    """What makes `value` no usable http(s) address, in words that follow "the feed url "; None when it is one.
+
+    A password is never repeated back: feeds.yaml and the messages about it
+    are read by everyone who reads the repository.
+    """
+    if any(character.isspace() or ord(character) < 32 or ord(character) == 127 for character in value):
+        return f"has a space or control character in it ({value!r}); write a space inside an address as %20"
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"is not a web address ({exc}): {value!r}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"must be an http:// or https:// address, not {value!r}"
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc="…@" + parts.netloc.rpartition("@")[2]).geturl()
+        return f"holds a user name or password before its host ({shown!r}); take them out of feeds.yaml, which everyone can read"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return f"has a bad port ({value!r}); a port is a number from 1 to 65535"
+    host = parts.hostname or ""
+    problem = _host_problem(host, bracketed=parts.netloc.startswith("["))
+    return f"{problem} ({value!r})" if problem else None
+
+
+def _host_problem(host: str, *, bracketed: bool) -> str | None:
+    """What is wrong with a URL's host name (IDNA names welcome); None when nothing is."""
+    if not host:
+        return "has no host name"
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"has a bad IPv6 address {host!r}"
+        return None
+    labels = host.removesuffix(".").split(".")
+    if any(not label for label in labels):
+        return f"has an empty part in its host name {host!r}"
+    if any(not label.isascii() for label in labels):
+        try:
+            labels = host.removesuffix(".").encode("idna").decode("ascii").split(".")
+        except UnicodeError:
+            return f"has a host name that is not a valid international name: {host!r}"
+    bad = next((label for label in labels if not _HOST_LABEL.match(label)), None)
+    if bad is not None:
+        return f"has a bad host name {host!r}: each part has letters, digits and inner hyphens, at most 63 of them"
+    if len(".".join(labels)) > 253:
+        return "has a host name longer than 253 characters"
+    return None
 
 
 def base_url_from_environment() -> str | None:
@@ -313,8 +417,9 @@ class _Reader:
         value = self.text(node, what, required)
         if value is None:
             return None
-        if not is_web_address(value):
-            self.error(node, f"{what} must be an http:// or https:// address, not {value!r}")
+        problem = web_address_problem(value)
+        if problem is not None:
+            self.error(node, f"{what} {problem}")
             return None
         return value
 
@@ -484,25 +589,26 @@ class _Reader:
         return tuple(authors)
 
     def read_author(self, node: yaml.Node, feed_lines: dict[str, int]) -> AuthorConfig | None:
-        fields = self.mapping(
-            node, "an author", ("slug", "name", "bio", "homepage", "avatar", "links", "feeds"), required=("slug", "name", "feeds")
-        )
+        fields = self.mapping(node, "an author", AUTHOR_KEYS, required=("slug", "name", "feeds"))
         if not fields:
             return None
         slug = self.text(fields.get("slug"), "the author's slug", required="slug" in fields)
         if slug is not None and not _SLUG.match(slug):
             self.error(fields["slug"], f"author slug {slug!r} must be lower-case letters, digits and hyphens, like jane-doe")
             slug = None
-        name = self.text(fields.get("name"), "the author's name", required="name" in fields)
-        bio = self.text(fields.get("bio"), "the author's bio") or ""
+        name = self.bounded(self.text(fields.get("name"), "the author's name", required="name" in fields), fields.get("name"), "the author's name", "name")
+        bio = self.bounded(self.text(fields.get("bio"), "the author's bio"), fields.get("bio"), "the author's bio", "bio") or ""
         homepage = self.url(fields.get("homepage"), "the author's homepage")
         avatar = self.url(fields.get("avatar"), "the author's avatar")
         links = []
         if fields.get("links") is not None:
             for label, link_node in self.mapping(fields["links"], "the author's links", allowed=_AnyKey()).items():
                 url = self.url(link_node, f"the link '{label}'", required=True)
-                if url:
+                if len(label) > PROFILE_LIMITS["label"]:
+                    self.error(link_node, f"the link label {label[:20]!r}… is longer than {PROFILE_LIMITS['label']} characters")
+                elif url:
                     links.append((label, url))
+        profile = self.read_profile(fields)
         feeds = []
         feeds_node = fields.get("feeds")
         if feeds_node is not None:
@@ -523,13 +629,80 @@ class _Reader:
             return None
         return AuthorConfig(
             slug=slug, name=name, bio=bio, homepage=homepage, avatar=avatar, links=tuple(links), feeds=tuple(feeds),
-            line=node.start_mark.line + 1,
+            line=node.start_mark.line + 1, wishes=self.read_wishes(fields, "the author's"), **profile,
         )
 
+    def read_profile(self, fields: dict[str, yaml.Node]) -> dict[str, Any]:
+        """An author's pronouns, credentials, modalities, populations, location and hidden posts."""
+        profile: dict[str, Any] = {}
+        for key in ("pronouns", "location"):
+            what = f"the author's {key}"
+            profile[key] = self.bounded(self.text(fields.get(key), what), fields.get(key), what, key)
+        for key, (most, longest) in LIST_LIMITS.items():
+            items = self.text_list(fields.get(key), f"the author's {key}", _LIST_EXAMPLES[key])
+            if len(items) > most:
+                self.error(fields[key], f"the author's {key} list has {len(items)} items; keep it to {most} at most")
+            for value, item_node in items:
+                if len(value) > longest:
+                    self.error(item_node, f"an item of the author's {key} is longer than {longest} characters: {value[:30]!r}…")
+            profile[key] = tuple(dict.fromkeys(value for value, _ in items if len(value) <= longest))
+        hide = []
+        hide_node = fields.get("hide")
+        if hide_node is not None and not (isinstance(hide_node, yaml.ScalarNode) and hide_node.tag == _NULL):
+            if not isinstance(hide_node, yaml.SequenceNode):
+                self.error(hide_node, "hide must be a list of post links, like [https://example.org/blog/a-post/]")
+            elif len(hide_node.value) > MAX_HIDDEN_POSTS:
+                self.error(hide_node, f"hide lists {len(hide_node.value)} posts; at most {MAX_HIDDEN_POSTS}")
+            else:
+                for item in hide_node.value:
+                    url = self.url(item, "a post link under hide", required=True)
+                    if url:
+                        hide.append(url)
+        profile["hide"] = tuple(dict.fromkeys(hide))
+        return profile
+
+    def read_wishes(self, fields: dict[str, yaml.Node], whose: str) -> Wishes:
+        """`display`, `since`, `noindex` and `license`, on an author or a feed."""
+        display = self.text(fields.get("display"), f"{whose} 'display'")
+        if display is not None and display not in DISPLAY_CHOICES:
+            close = difflib.get_close_matches(display, DISPLAY_CHOICES, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            self.error(fields["display"], f"{whose} 'display' must be full, excerpt or title, not {display!r}{hint}")
+            display = None
+        since = None
+        if "since" in fields:
+            since = self.day(fields["since"], f"{whose} 'since'")
+        noindex = None
+        if "noindex" in fields:
+            node = fields["noindex"]
+            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+                noindex = node.value.lower() in ("true", "yes", "on")
+            else:
+                self.error(node, f"{whose} 'noindex' must be true or false")
+        what = f"{whose} 'license'"
+        license = self.bounded(self.text(fields.get("license"), what), fields.get("license"), what, "license")
+        return Wishes(display=display, since=since, noindex=noindex, license=license)
+
+    def day(self, node: yaml.Node, what: str) -> date | None:
+        """A day written as 2024-01-01 (YAML reads it as a date; quoted, it is text, also fine)."""
+        value = self.text(node, what, required=True)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.error(node, f"{what} must be a day written like 2024-01-01, not {value!r}")
+            return None
+
+    def bounded(self, value: str | None, node: yaml.Node | None, what: str, limit: str) -> str | None:
+        """`value`, unless it is longer than PROFILE_LIMITS[limit] (then an error, and None)."""
+        if value is not None and len(value) > PROFILE_LIMITS[limit]:
+            self.error(node, f"{what} is {len(value)} characters long; keep it to {PROFILE_LIMITS[limit]} at most")
+            return None
+        return value
+
     def read_feed(self, node: yaml.Node) -> FeedConfig | None:
-        fields = self.mapping(
-            node, "a feed", ("url", "path", "type", "tags", "interval", "boilerplate", "fields", "max_posts")
-        )
+        fields = self.mapping(node, "a feed", FEED_KEYS)
         if not fields:
             return None
         if "url" in fields and "path" in fields:
@@ -565,11 +738,12 @@ class _Reader:
             else:
                 boilerplate.append(text)
         field_map, max_posts = self.wagtail_options(fields, feed_type)
+        wishes = self.read_wishes(fields, "the feed's")
         if source is None or location is None:
             return None
         return FeedConfig(
             source=source, location=location, type=feed_type, tags=tuple(tags), interval=interval,
-            boilerplate=tuple(boilerplate), fields=field_map, max_posts=max_posts, line=node.start_mark.line + 1,
+            boilerplate=tuple(boilerplate), fields=field_map, max_posts=max_posts, wishes=wishes, line=node.start_mark.line + 1,
         )
 
     def wagtail_options(
