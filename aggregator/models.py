@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -60,6 +61,18 @@ class Author(Base):
     links: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # [[label, url], ...]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pronouns: Mapped[str | None] = mapped_column(Text)
+    credentials: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    modalities: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    populations: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    location: Mapped[str | None] = mapped_column(Text)
+    # The writer's wishes as feeds.yaml gives them on the author (None: not
+    # said); each feed row holds the wishes in force for its posts.
+    display: Mapped[str | None] = mapped_column(String(10))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    noindex: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    license: Mapped[str | None] = mapped_column(Text)
+    hide: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")  # links of posts taken down
 
 
 class Feed(Base):
@@ -114,6 +127,12 @@ class Feed(Base):
     # (for a Wagtail site: the pages it lists and when each was published).
     source_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     source_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    # The writer's wishes in force for this feed's posts: the feed's own in
+    # feeds.yaml, else its author's (see aggregator.writers).
+    display: Mapped[str] = mapped_column(String(10), default="full", server_default="full")  # full | excerpt | title
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # posts sorted before it are not shown
+    noindex: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    license: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_feeds_next_check_at", "next_check_at"),)
 
@@ -154,6 +173,9 @@ class Entry(Base):
     # The source stopped listing the post (a Wagtail page unpublished or
     # deleted): kept, shown nowhere, until it is listed again.
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Taken down at the writer's request (a link under `hide:`): kept, shown
+    # nowhere, and not brought back by later polls.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),
@@ -161,6 +183,8 @@ class Entry(Base):
         Index("ix_entries_author_sort", "author_id", "sort_time", "id"),
         Index("ix_entries_feed_url", "feed_id", "url"),
         Index("ix_entries_last_changed", "last_changed_at"),
+        # One post in two of a writer's feeds (blog and newsletter) is shown once.
+        Index("ix_entries_author_url", "author_id", "url"),
     )
 
 
@@ -201,6 +225,15 @@ class Enclosure(Base):
     media_type: Mapped[str | None] = mapped_column(String(200))
     length: Mapped[int | None] = mapped_column(BigInteger)  # bytes
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
+
+
+class PurgedEntry(Base):
+    """The id of a post deleted at its writer's request: its page answers 410. Nothing else is kept."""
+
+    __tablename__ = "purged_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Setting(Base):
