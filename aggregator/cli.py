@@ -27,7 +27,7 @@ from aggregator.db import (
 from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, utcnow
 from aggregator.resilience import Backoff, Outage, describe
-from aggregator.sync import SyncReport, sync_config
+from aggregator.sync import ConfigState, SyncReport, load_config_state, plan_sync, read_current, sync_config
 from aggregator.web.dates import ago
 
 config_option = click.option(
@@ -197,11 +197,24 @@ def _feed_warnings(path: Path, config: Config) -> list[str]:
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Print what the sync would do, and change nothing.")
 @config_option
-def sync(config_path: Path | None) -> None:
+def sync(dry_run: bool, config_path: Path | None) -> None:
     """Apply the feeds file to the database; print what was added, changed, retired."""
     config = _load_config_or_exit(_config_path(config_path))
-    report = _sync(_open_database(config.path), config)
+    sessions = _open_database(config.path)
+    if dry_run:
+        with sessions() as session:
+            plan = plan_sync(config, read_current(session))
+        for change in plan.changes:
+            click.echo(f"would {change.describe()}")
+        if not plan.changes:
+            click.echo("The database already matches the feeds file; a sync would do nothing.")
+        else:
+            leaving = f"; {plan.leaving} stored post{'s' if plan.leaving != 1 else ''} would leave the pages" if plan.leaving else ""
+            click.echo(f"Dry run: {len(plan.changes)} change{'s' if len(plan.changes) != 1 else ''}{leaving}. Nothing was changed.")
+        return
+    report = _sync(sessions, config)
     for line in report.lines():
         click.echo(line)
     click.echo(report.summary())
@@ -408,6 +421,27 @@ def status(config_path: Path | None) -> None:
         click.echo("  ".join([*cells, row[-1]]).rstrip())
     sick = sum(1 for health in feeds if health.sick)
     click.echo(f"{len(feeds)} feed{'s' if len(feeds) != 1 else ''}, {sick} sick.")
+    if refused:
+        sys.exit(1)
+
+
+def _refused_config(path: Path, stored: ConfigState) -> list[str]:
+    """What is wrong with the feeds file, as /status shows it; nothing when it is good.
+
+    The file itself is read when it is here; a web or worker machine without
+    it relies on what the last sync recorded.
+    """
+    problems = list(stored.problems) if stored.rejected else []
+    if path.exists():
+        try:
+            load_config(path)
+            problems = []
+        except ConfigError as exc:
+            problems = [str(problem) for problem in exc.problems]
+    if not problems:
+        return []
+    since = f"; the site runs on the last good version, synced {stored.last_good_at} UTC" if stored.last_good_at else ""
+    return [f"The feeds file is refused{since}. Fix:", *(f"  {problem}" for problem in problems)]
 
 
 def _wagtail_read(feed) -> str:

@@ -31,6 +31,9 @@ ALIASES_KEY = "tag_aliases"
 NOTES_KEY = "content_notes"
 SCHEDULE_KEY = "schedule"
 SUPPORT_KEY = "support_panels"
+# Whether the last edit of feeds.yaml was taken or refused, and when the
+# last good one was synced (see aggregator.sync.ConfigState).
+CONFIG_STATE_KEY = "config_state"
 _CHUNK = 500
 MAX_STORED_WARNINGS = 20
 _ADOPT_BATCH = 100

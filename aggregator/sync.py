@@ -14,14 +14,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator.config import Config, ConfigError, FeedConfig, load_config
+from aggregator.config import AuthorConfig, Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
-from aggregator.store import ALIASES_KEY, NOTES_KEY, SCHEDULE_KEY, SITE_KEY, SUPPORT_KEY, replace_writer_in_search_terms
+from aggregator.store import (
+    ALIASES_KEY,
+    CONFIG_STATE_KEY,
+    NOTES_KEY,
+    SCHEDULE_KEY,
+    SITE_KEY,
+    SUPPORT_KEY,
+    load_setting,
+    replace_writer_in_search_terms,
+)
 
 log = logging.getLogger("aggregator.sync")
 SYNC_LOCK_ID = 7_202_612
@@ -69,138 +79,357 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SYNC_LOCK_ID})
-    report = SyncReport()
-    aliases_changed = _sync_settings(session, config, report)
-    authors = {author.slug: author for author in session.scalars(select(Author))}
-    feeds = {feed.source: feed for feed in session.scalars(select(Feed))}
-    listed_authors: set[str] = set()
-    listed_feeds: set[str] = set()
-
-    for author_config in config.authors:
-        listed_authors.add(author_config.slug)
-        author = authors.get(author_config.slug)
-        wanted = {
-            "name": author_config.name,
-            "bio": author_config.bio,
-            "homepage": author_config.homepage,
-            "avatar": author_config.avatar,
-            "links": [list(link) for link in author_config.links],
-        }
-        if author is None:
-            author = Author(slug=author_config.slug, created_at=now, **wanted)
-            session.add(author)
-            session.flush()
-            report.added.append(f"author {author.slug}")
-        else:
-            differences = [key for key, value in wanted.items() if getattr(author, key) != value]
-            if "name" in differences:
-                # Posts are found by their writer's name: the new one from now on.
-                replace_writer_in_search_terms(session, Entry.author_id == author.id, author.name, author_config.name)
-            if author.retired_at is not None:
-                author.retired_at = None
-                differences.insert(0, "listed again")
-            for key in differences:
-                if key in wanted:
-                    setattr(author, key, wanted[key])
-            if differences:
-                report.changed.append(f"author {author.slug} ({', '.join(differences)})")
-
-        for feed_config in author_config.feeds:
-            listed_feeds.add(feed_config.source)
-            interval = feed_config.interval or config.schedule.interval
-            feed = feeds.get(feed_config.source)
-            if feed is None:
-                feed = _moved_here(feeds, feed_config.source, listed_feeds)
-                if feed is not None:
-                    # The curator followed a permanent redirect into feeds.yaml:
-                    # the same feed at its new address, with all its entries.
-                    report.changed.append(f"feed {feed.source} (now {feed_config.source}, where it moved)")
-                    del feeds[feed.source]
-                    feed.source = feed_config.source
-                    feed.moved_to = None
-                    feeds[feed.source] = feed
-            if feed is None:
-                feed = Feed(
-                    author_id=author.id,
-                    source=feed_config.source,
-                    location=feed_config.location,
-                    type=feed_config.type,
-                    tags=list(feed_config.tags),
-                    boilerplate=list(feed_config.boilerplate),
-                    source_options=feed_config.source_options,
-                    interval_seconds=interval,
-                    interval_fixed=feed_config.interval is not None,
-                    error_count=0,
-                    created_at=now,
-                    next_check_at=now,
-                )
-                session.add(feed)
-                report.added.append(f"feed {feed.source} ({author.slug})")
-                continue
-            differences = _feed_differences(feed, feed_config, author.id, interval)
-            if feed.interval_fixed != (feed_config.interval is not None):
-                differences.append("interval")
-            if feed.retired_at is not None:
-                feed.retired_at = None
-                feed.next_check_at = now
-                differences.insert(0, "listed again")
-            if "author" in differences:
-                # Entries carry their author for fast author pages; they move too.
-                previous = session.get(Author, feed.author_id)
-                session.execute(update(Entry).where(Entry.feed_id == feed.id).values(author_id=author.id))
-                if previous is not None:
-                    replace_writer_in_search_terms(session, Entry.feed_id == feed.id, previous.name, author.name)
-            if differences:
-                feed.author_id = author.id
-                feed.location = feed_config.location
-                feed.type = feed_config.type
-                feed.tags = list(feed_config.tags)
-                feed.boilerplate = list(feed_config.boilerplate)
-                feed.source_options = feed_config.source_options
-                feed.interval_seconds = interval
-                feed.interval_fixed = feed_config.interval is not None
-                report.changed.append(f"feed {feed.source} ({', '.join(differences)})")
-            if ({"tags", "author", "boilerplate", "fields"} & set(differences) or aliases_changed) and feed.retired_at is None:
-                _refetch_soon(feed, now)
-
-    for source, feed in feeds.items():
-        if source not in listed_feeds and feed.retired_at is None:
-            feed.retired_at = now
-            feed.next_check_at = None
-            report.retired.append(f"feed {source}")
-    for slug, author in authors.items():
-        if slug not in listed_authors and author.retired_at is None:
-            author.retired_at = now
-            report.retired.append(f"author {slug}")
-    session.flush()
+    report = apply(session, plan_sync(config, read_current(session)), now)
+    _store_config_state(session, ConfigState("accepted", last_good_at=now.isoformat(timespec="seconds")))
     return report
 
 
-def _moved_here(feeds: dict[str, Feed], source: str, listed: set[str]) -> Feed | None:
-    """An unlisted feed that permanently moved to `source`, if there is one."""
-    for feed in feeds.values():
-        if feed.moved_to == source and feed.source not in listed and feed.source != source:
-            return feed
-    return None
+# -- Whether the last edit was taken ---------------------------------------------------
 
 
-def _feed_differences(feed: Feed, config: FeedConfig, author_id: int, interval: int) -> list[str]:
-    differences = []
-    if feed.author_id != author_id:
-        differences.append("author")
-    if feed.location != config.location:
-        differences.append("location")
-    if feed.type != config.type:
-        differences.append("type")
-    if list(feed.tags or []) != list(config.tags):
-        differences.append("tags")
-    if feed.interval_seconds != interval:
-        differences.append("interval")
-    if list(feed.boilerplate or []) != list(config.boilerplate):
-        differences.append("boilerplate")
-    if dict(feed.source_options or {}) != config.source_options:
-        differences.append("fields")
-    return differences
+@dataclass(frozen=True)
+class ConfigState:
+    """What the last sync made of feeds.yaml, for /status, /healthz and `aggregator status`.
+
+    A refused edit leaves the last good configuration running: `problems`
+    says why (FILE:LINE: message) and `last_good_at` since when it runs.
+    """
+
+    state: str  # "accepted", "rejected", or "unknown" (never synced)
+    problems: tuple[str, ...] = ()
+    rejected_at: str | None = None  # ISO 8601, UTC
+    last_good_at: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.state == "rejected"
+
+
+def load_config_state(session: Session) -> ConfigState:
+    stored = load_setting(session, CONFIG_STATE_KEY, None)
+    if not isinstance(stored, dict):
+        return ConfigState("unknown")
+    return ConfigState(
+        state=str(stored.get("state", "unknown")),
+        problems=tuple(str(p) for p in stored.get("problems") or ()),
+        rejected_at=stored.get("rejected_at"),
+        last_good_at=stored.get("last_good_at"),
+    )
+
+
+def record_config_rejected(session: Session, problems: list[str], now: datetime) -> None:
+    """Keep a refused edit's problems where curators look; the last good sync stays as it was."""
+    last_good = load_config_state(session).last_good_at
+    _store_config_state(session, ConfigState("rejected", tuple(problems), now.isoformat(timespec="seconds"), last_good))
+
+
+def _store_config_state(session: Session, state: ConfigState) -> None:
+    value = json.loads(json.dumps(asdict(state)))
+    if session.get(Setting, CONFIG_STATE_KEY) is None:
+        session.add(Setting(key=CONFIG_STATE_KEY, value=value))
+    else:
+        session.execute(update(Setting).where(Setting.key == CONFIG_STATE_KEY).values(value=value))
+
+
+# -- What the database holds, as plain data ----------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentAuthor:
+    values: dict[str, Any]  # as author_values() gives them
+    retired: bool
+
+
+@dataclass(frozen=True)
+class CurrentFeed:
+    values: dict[str, Any]  # as feed_values() gives them
+    retired: bool
+    moved_to: str | None
+    shown: int  # stored posts on the pages now
+
+
+@dataclass(frozen=True)
+class Current:
+    authors: dict[str, CurrentAuthor]
+    feeds: dict[str, CurrentFeed]
+    settings: dict[str, Any]
+
+
+def read_current(session: Session) -> Current:
+    """The authors, feeds and settings that a sync compares feeds.yaml with."""
+    authors = {author.id: author for author in session.scalars(select(Author))}
+    shown = dict(
+        session.execute(
+            select(Entry.feed_id, func.count(Entry.id)).where(Entry.withdrawn_at.is_(None)).group_by(Entry.feed_id)
+        ).all()
+    )
+    feeds = {}
+    for feed in session.scalars(select(Feed)):
+        author = authors.get(feed.author_id)
+        values = _feed_row_values(feed, author.slug if author else "")
+        feeds[feed.source] = CurrentFeed(values, feed.retired_at is not None, feed.moved_to, shown.get(feed.id, 0))
+    return Current(
+        authors={a.slug: CurrentAuthor(_author_row_values(a), a.retired_at is not None) for a in authors.values()},
+        feeds=feeds,
+        settings={row.key: row.value for row in session.scalars(select(Setting).where(Setting.key.in_(_SETTING_NAMES)))},
+    )
+
+
+def author_values(author: AuthorConfig) -> dict[str, Any]:
+    """What an author's row holds from feeds.yaml, as the database gives it back."""
+    return {
+        "name": author.name,
+        "bio": author.bio,
+        "homepage": author.homepage,
+        "avatar": author.avatar,
+        "links": [list(link) for link in author.links],
+    }
+
+
+def feed_values(feed: FeedConfig, author_slug: str, default_interval: int) -> dict[str, Any]:
+    """What a feed's row holds from feeds.yaml (its author by slug), as the database gives it back."""
+    return {
+        "author": author_slug,
+        "location": feed.location,
+        "type": feed.type,
+        "tags": list(feed.tags),
+        "interval_seconds": feed.interval or default_interval,
+        "interval_fixed": feed.interval is not None,
+        "boilerplate": list(feed.boilerplate),
+        "source_options": json.loads(json.dumps(feed.source_options)),
+    }
+
+
+def _author_row_values(author: Author) -> dict[str, Any]:
+    return {key: getattr(author, key) for key in author_values(AuthorConfig(slug="", name=""))}
+
+
+def _feed_row_values(feed: Feed, author_slug: str) -> dict[str, Any]:
+    keys = feed_values(FeedConfig(source="", location=""), "", 0)
+    values = {key: getattr(feed, key) for key in keys if key != "author"}
+    values["tags"], values["boilerplate"] = list(feed.tags or []), list(feed.boilerplate or [])
+    values["source_options"] = dict(feed.source_options or {})
+    return {**values, "author": author_slug}
+
+
+# -- The plan: what a sync would do ------------------------------------------------
+
+# How a difference in a feed's values is named to the curator.
+_FEED_DIFFERENCE_NAMES = {
+    "author": "author", "location": "location", "type": "type", "tags": "tags", "interval_seconds": "interval",
+    "interval_fixed": "interval", "boilerplate": "boilerplate", "source_options": "fields",
+}  # fmt: skip
+# Differences that change how stored entries were made: the feed is read again in full.
+_REFETCH_ON = {"tags", "author", "boilerplate", "fields"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a sync does: add, change or retire an author or a feed, or update a setting."""
+
+    action: str  # "add", "change", "retire", "update"
+    kind: str  # "author", "feed", "setting"
+    key: str  # the author's slug, the feed's source, the setting's key
+    differences: tuple[str, ...] = ()  # for "change": what differs, named for the curator
+    values: dict[str, Any] = field(default_factory=dict)  # the new values (for add, change and update)
+    moved_from: str | None = None  # a feed that was known at the address it permanently moved from
+    refetch: bool = False  # the feed is read again in full at its next poll
+    leaving: int = 0  # stored posts that leave the pages (a retired feed's)
+
+    def describe(self) -> str:
+        """The change as a plan says it: "add author jane-doe", "retire feed URL; 7 stored posts leave the pages"."""
+        if self.kind == "setting":
+            return f"update the {_SETTING_NAMES[self.key]}"
+        if self.action == "add":
+            owner = f" ({self.values['author']})" if self.kind == "feed" else ""
+            return f"add {self.kind} {self.key}{owner}"
+        if self.action == "retire":
+            leaving = f"; {self.leaving} stored post{'s' if self.leaving != 1 else ''} leave the pages" if self.leaving else ""
+            return f"retire {self.kind} {self.key}{leaving}"
+        if not self.differences and self.moved_from is None:
+            return f"read feed {self.key} again in full at its next poll (the tag aliases changed)"
+        moved = f"now here, moved from {self.moved_from}" if self.moved_from else ""
+        return f"change {self.kind} {self.key} ({', '.join(filter(None, [moved, *self.differences]))})"
+
+
+@dataclass
+class SyncPlan:
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def leaving(self) -> int:
+        return sum(change.leaving for change in self.changes)
+
+    def report(self) -> SyncReport:
+        report = SyncReport()
+        for change in self.changes:
+            if change.kind == "setting":
+                report.settings_changed.append(_SETTING_NAMES[change.key])
+                continue
+            if change.action == "add":
+                owner = f" ({change.values['author']})" if change.kind == "feed" else ""
+                report.added.append(f"{change.kind} {change.key}{owner}")
+            elif change.action == "retire":
+                report.retired.append(f"{change.kind} {change.key}")
+            else:
+                if change.moved_from is not None:
+                    report.changed.append(f"feed {change.moved_from} (now {change.key}, where it moved)")
+                if change.differences:
+                    report.changed.append(f"{change.kind} {change.key} ({', '.join(change.differences)})")
+        return report
+
+
+def plan_sync(config: Config, current: Current) -> SyncPlan:
+    """What syncing `config` onto `current` would do, in order; nothing is touched."""
+    plan = SyncPlan()
+    settings_wanted = _settings_wanted(config)
+    aliases_changed = False
+    for key, value in settings_wanted.items():
+        if current.settings.get(key) != value:
+            plan.changes.append(Change("update", "setting", key, values={"value": value}))
+            if key == ALIASES_KEY:
+                aliases_changed = key in current.settings or bool(value)
+    listed_feeds = {feed.source for _, feed in config.feeds}
+    moved_away: set[str] = set()
+    for author in config.authors:
+        wanted = author_values(author)
+        known = current.authors.get(author.slug)
+        if known is None:
+            plan.changes.append(Change("add", "author", author.slug, values=wanted))
+        else:
+            differences = [key for key, value in wanted.items() if known.values.get(key) != value]
+            if known.retired:
+                differences.insert(0, "listed again")
+            if differences:
+                plan.changes.append(Change("change", "author", author.slug, tuple(differences), wanted))
+        for feed in author.feeds:
+            wanted_feed = feed_values(feed, author.slug, config.schedule.interval)
+            row = current.feeds.get(feed.source)
+            moved_from = None
+            if row is None:
+                moved_from = next(
+                    (source for source, other in current.feeds.items()
+                     if other.moved_to == feed.source and source not in listed_feeds and source != feed.source
+                     and source not in moved_away),
+                    None,
+                )  # fmt: skip
+                if moved_from is not None:
+                    # The curator followed a permanent redirect into feeds.yaml:
+                    # the same feed at its new address, with all its entries.
+                    moved_away.add(moved_from)
+                    row = current.feeds[moved_from]
+            if row is None:
+                plan.changes.append(Change("add", "feed", feed.source, values=wanted_feed))
+                continue
+            differences = list(dict.fromkeys(
+                _FEED_DIFFERENCE_NAMES[key] for key, value in wanted_feed.items() if row.values.get(key) != value
+            ))  # fmt: skip
+            if row.retired:
+                differences.insert(0, "listed again")
+            refetch = bool(_REFETCH_ON & set(differences)) or aliases_changed
+            if differences or moved_from is not None or refetch:
+                plan.changes.append(
+                    Change("change", "feed", feed.source, tuple(differences), wanted_feed, moved_from, refetch)
+                )
+    for source, row in current.feeds.items():
+        if source not in listed_feeds and source not in moved_away and not row.retired:
+            plan.changes.append(Change("retire", "feed", source, leaving=row.shown))
+    listed_authors = {author.slug for author in config.authors}
+    for slug, known in current.authors.items():
+        if slug not in listed_authors and not known.retired:
+            plan.changes.append(Change("retire", "author", slug))
+    return plan
+
+
+def _settings_wanted(config: Config) -> dict[str, Any]:
+    wanted = {
+        SITE_KEY: asdict(config.site),
+        ALIASES_KEY: dict(sorted(config.aliases.items())),
+        NOTES_KEY: {slug: asdict(note) for slug, note in sorted(config.content_notes.items())},
+        SUPPORT_KEY: {name: asdict(panel) for name, panel in sorted(config.support.items())},
+        SCHEDULE_KEY: asdict(config.schedule),
+    }
+    # As the JSON column gives it back (lists, not tuples), to compare like with like.
+    return json.loads(json.dumps(wanted))
+
+
+# -- Applying it -----------------------------------------------------------------------
+
+
+def apply(session: Session, plan: SyncPlan, now: datetime) -> SyncReport:
+    """Carry out `plan` in `session` (the caller commits); return what was done."""
+    authors = {author.slug: author for author in session.scalars(select(Author))}
+    feeds = {feed.source: feed for feed in session.scalars(select(Feed))}
+    for change in plan.changes:
+        if change.kind == "setting":
+            _apply_setting(session, change)
+        elif change.kind == "author":
+            _apply_author(session, change, authors, now)
+        else:
+            _apply_feed(session, change, authors, feeds, now)
+    session.flush()
+    return plan.report()
+
+
+def _apply_setting(session: Session, change: Change) -> None:
+    value = change.values["value"]
+    if session.get(Setting, change.key) is None:
+        session.add(Setting(key=change.key, value=value))
+    else:
+        session.execute(update(Setting).where(Setting.key == change.key).values(value=value))
+
+
+def _apply_author(session: Session, change: Change, authors: dict[str, Author], now: datetime) -> None:
+    if change.action == "add":
+        author = authors[change.key] = Author(slug=change.key, created_at=now, **change.values)
+        session.add(author)
+        session.flush()
+        return
+    author = authors[change.key]
+    if change.action == "retire":
+        author.retired_at = now
+        return
+    if author.name != change.values["name"]:
+        # Posts are found by their writer's name: the new one from now on.
+        replace_writer_in_search_terms(session, Entry.author_id == author.id, author.name, change.values["name"])
+    author.retired_at = None
+    for key, value in change.values.items():
+        setattr(author, key, value)
+
+
+def _apply_feed(session: Session, change: Change, authors: dict[str, Author], feeds: dict[str, Feed], now: datetime) -> None:
+    if change.action == "retire":
+        feed = feeds[change.key]
+        feed.retired_at = now
+        feed.next_check_at = None
+        return
+    values = dict(change.values)
+    author = authors[values.pop("author")]
+    if change.action == "add":
+        feed = feeds[change.key] = Feed(
+            author_id=author.id, source=change.key, error_count=0, created_at=now, next_check_at=now, **values
+        )
+        session.add(feed)
+        return
+    feed = feeds.pop(change.moved_from or change.key)
+    feeds[change.key] = feed
+    if change.moved_from is not None:
+        feed.source = change.key
+        feed.moved_to = None
+    if feed.retired_at is not None:
+        feed.retired_at = None
+        feed.next_check_at = now
+    if feed.author_id != author.id:
+        # Entries carry their author for fast author pages; they move too.
+        previous = session.get(Author, feed.author_id)
+        session.execute(update(Entry).where(Entry.feed_id == feed.id).values(author_id=author.id))
+        if previous is not None:
+            replace_writer_in_search_terms(session, Entry.feed_id == feed.id, previous.name, author.name)
+    feed.author_id = author.id
+    for key, value in values.items():
+        setattr(feed, key, value)
+    if change.refetch:
+        _refetch_soon(feed, now)
 
 
 def _refetch_soon(feed: Feed, now: datetime) -> None:
@@ -212,33 +441,6 @@ def _refetch_soon(feed: Feed, now: datetime) -> None:
     # A Wagtail source reads every page of its listing again.
     feed.source_state = {}
     feed.next_check_at = now
-
-
-def _sync_settings(session: Session, config: Config, report: SyncReport) -> bool:
-    """Copy site settings and aliases; return whether the aliases changed."""
-    wanted = {
-        SITE_KEY: asdict(config.site),
-        ALIASES_KEY: dict(sorted(config.aliases.items())),
-        NOTES_KEY: {slug: asdict(note) for slug, note in sorted(config.content_notes.items())},
-        SUPPORT_KEY: {name: asdict(panel) for name, panel in sorted(config.support.items())},
-        SCHEDULE_KEY: asdict(config.schedule),
-    }
-    # As the JSON column gives it back (lists, not tuples), to compare like with like.
-    wanted = json.loads(json.dumps(wanted))
-    stored = {row.key: row for row in session.scalars(select(Setting).where(Setting.key.in_(wanted)))}
-    aliases_changed = False
-    for key, value in wanted.items():
-        row = stored.get(key)
-        if row is None:
-            session.add(Setting(key=key, value=value))
-        elif row.value != value:
-            session.execute(update(Setting).where(Setting.key == key).values(value=value))
-        else:
-            continue
-        if key == ALIASES_KEY:
-            aliases_changed = row is not None or bool(value)
-        report.settings_changed.append(_SETTING_NAMES[key])
-    return aliases_changed
 
 
 class ConfigSyncer:
@@ -266,10 +468,14 @@ class ConfigSyncer:
         try:
             config = load_config(self.path)
         except ConfigError as exc:
-            self._seen = signature  # reported once; the next edit is read again
             for problem in exc.problems:
                 log.error("%s", problem)
             log.error("config=%s has errors; keeping the last synced feeds", self.path)
+            with transaction(self.sessions) as session:
+                record_config_rejected(session, [str(problem) for problem in exc.problems], self.clock())
+            # Reported once, and only once it is recorded: an edit refused
+            # while the database was away is recorded when it returns.
+            self._seen = signature
             return None
         with transaction(self.sessions) as session:
             report = sync_config(session, config, self.clock())

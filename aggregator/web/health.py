@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from aggregator import reading, telemetry
 from aggregator.models import Feed
 from aggregator.resilience import describe
+from aggregator.sync import load_config_state
 from aggregator.web import db_session
 from aggregator.web.dates import iso
 
@@ -81,6 +82,7 @@ def healthz() -> tuple[Response, int]:
         counts = reading.site_counts(session)
         last_check = session.scalar(select(func.max(Feed.last_checked_at)))
         liveness = telemetry.liveness(session, datetime.now(UTC))
+        config = load_config_state(session)
     except SQLAlchemyError as exc:
         log.error("healthz: database unavailable: %s", describe(exc))
         return _no_store(jsonify(status="error", database="unavailable")), 503
@@ -96,6 +98,8 @@ def healthz() -> tuple[Response, int]:
         # Without REDIS_URL here, the depth the RQ scheduler saw at its last round.
         "queue_depth": queue.depth if queue else liveness.queue_depth,
         "redis": None if queue is None else ("unavailable" if queue.error else "ok"),
+        # A refused edit of feeds.yaml: the site serves on the last good one (still a 200).
+        "config": config.state,
     }
     if not liveness.healthy:
         body.update(status="stalled", reason=liveness.reason)

@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 
 from aggregator import reading
 from aggregator.boilerplate import repeated_endings
+from aggregator.sync import load_config_state
 from aggregator.web import db_session
 from aggregator.web.summaries import summary
 
@@ -21,6 +22,7 @@ def status() -> str:
     suggestions = summary("ending-suggestions", lambda: _suggestions(session))
     return render_template(
         "status.html",
+        config_state=load_config_state(session),
         now=datetime.now(UTC),
         feeds=feeds,
         sick=sum(1 for health in feeds if health.sick),
