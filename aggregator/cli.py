@@ -351,10 +351,19 @@ def _poll_summary(outcomes: list[PollOutcome], seconds: float) -> str:
 @cli.command("import-opml")
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--write", is_flag=True, help="Append the new writers to the feeds file (its comments are kept).")
+@click.option(
+    "--folders", type=click.Choice(["tags", "ignore"]), default="tags", show_default=True,
+    help="What a reader's folders become: tags of the feeds inside them, or nothing.",
+)
 @config_option
-def import_opml(opml_file: Path, write: bool, config_path: Path | None) -> None:
-    """Turn an OPML subscription list into feeds.yaml entries for the curator."""
-    from aggregator.opml import OpmlError, append_to_feeds_yaml, feeds_yaml_entries, parse_opml
+def import_opml(opml_file: Path, write: bool, folders: str, config_path: Path | None) -> None:
+    """Turn an OPML subscription list into feeds.yaml writers for the curator.
+
+    Each feed becomes a writer named by its title (feeds of one site, one
+    writer); folders become tags. What was mapped is said on stderr.
+    """
+    from aggregator.feeds_file import FeedsFile, FeedsFileError, render_authors
+    from aggregator.opml import OpmlError, parse_opml, plan_import
 
     path = _config_path(config_path)
     config = _load_config_or_exit(path)
@@ -362,24 +371,25 @@ def import_opml(opml_file: Path, write: bool, config_path: Path | None) -> None:
         feeds = parse_opml(opml_file.read_bytes())
     except OpmlError as exc:
         raise click.ClickException(f"{opml_file}: {exc}") from None
-    text, notes = feeds_yaml_entries(
-        feeds, existing_slugs={author.slug for author in config.authors}, existing_urls={feed.source for _, feed in config.feeds}
-    )
-    for note in notes:
+    plan = plan_import(feeds, {author.slug for author in config.authors}, {feed.source for _, feed in config.feeds}, folders)
+    for note in plan.notes:
         click.echo(note, err=True)
-    if not text:
+    if not plan.authors:
         click.echo("Nothing new to import.")
         return
+    for line in plan.report():
+        click.echo(line, err=True)
     if not write:
         click.echo("# Paste under 'authors:' in feeds.yaml, and check the names and slugs:")
-        click.echo(text.rstrip("\n"))
+        click.echo(render_authors(plan.authors).rstrip("\n"))
         return
     try:
-        append_to_feeds_yaml(path, text)
-    except ValueError as exc:
-        raise click.ClickException(f"{path} was not changed: {exc}") from None
-    updated = _load_config_or_exit(path)
-    added = len(updated.authors) - len(config.authors)
+        edit = FeedsFile(path)
+        edit.add_authors(plan.authors)
+        edit.save()
+    except FeedsFileError as exc:
+        raise click.ClickException(f"nothing was written: {exc}") from None
+    added = len(plan.authors)
     click.echo(f"Added {added} writer{'s' if added != 1 else ''} to {path}; run `aggregator sync` to apply.")
 
 

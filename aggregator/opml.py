@@ -1,52 +1,44 @@
 """Carry the list of writers out of and into OPML 2.0, the format feed readers share.
 
-Export turns the authors and feeds of `feeds.yaml` into an OPML document a
-reader can subscribe to. Import goes the other way, but never straight into
-the database: an OPML file from a reader becomes `feeds.yaml` entries that a
-curator reviews, and that can be appended to the file without touching the
-rest of it. OPML arrives from strangers, so parsing refuses DOCTYPEs (the
-door to entity expansion and external entities) and caps the input size.
+Export lists what the public can subscribe to. Import goes the other way,
+but never straight into the database: an OPML file from a reader becomes
+feeds.yaml writers that a curator reviews, and that `aggregator.feeds_file`
+can append to the file without touching the rest of it. Readers export
+folders of feeds; a folder is never a writer, its title becomes a tag of
+the feeds inside it. OPML arrives from strangers, so parsing refuses
+DOCTYPEs (the door to entity expansion and external entities) and caps the
+input size.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import ipaddress
 import re
-import stat
-import tempfile
 import unicodedata
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 from xml.parsers.expat import ErrorString
 
-import yaml
+from aggregator.feeds_file import NewAuthor, NewFeed
+from aggregator.identity import feed_identity, slugify, unique_slug
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
 OPML_DOCS = "http://opml.org/spec2.opml"
 DOCTYPE_REFUSED = "OPML with a DOCTYPE is refused: it could expand entities"
+FOLDER_CHOICES = ("tags", "ignore")
+# Folder levels a feed's tags come from; deeper ones are real readers' exports
+# of nobody, and keeping them all would cost hostile nesting its depth squared.
+MAX_FOLDER_DEPTH = 8
+# The OPML category of sources that are no feed a reader can read.
+NOT_FOR_READERS = "/aggregator/not-a-feed"
 
 # Characters XML 1.0 cannot carry at all; ElementTree would write them raw and
 # produce a document no reader (including ours) can open.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# Characters PyYAML refuses or reads as line breaks inside a quoted scalar;
-# json.dumps leaves them raw, so they are escaped after it.
-_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
-_PLAIN_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# A URL stays unquoted only when no character could mean something to YAML;
-# a trailing ':' would read as a mapping key.
-_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9._~/?&=%+:@,;-]*[A-Za-z0-9._~/?&=%+@,;-]", re.IGNORECASE)
-# The line breaks PyYAML counts, so that line numbers of its marks match ours.
-_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
-_SLUG_MAX = 60
-_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"})
-_COMMENT_COLUMN = 30
-_STR_TAG = "tag:yaml.org,2002:str"
 # How a document's first bytes give away a wide encoding; UTF-32 first, as
 # its marks begin with UTF-16's.
 _SIGNATURES = (
@@ -55,7 +47,6 @@ _SIGNATURES = (
     (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
     (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"),
 )
-_NULL_TAG = "tag:yaml.org,2002:null"
 
 
 class OpmlError(ValueError):
@@ -71,26 +62,45 @@ class OpmlFeed:
     xml_url: str
     title: str
     html_url: str | None
-    group: str | None  # the text of the enclosing outline: a writer, a blog or a folder
+    folders: tuple[str, ...] = ()  # the titles of the folders it sits in, outermost first
+
+    @property
+    def group(self) -> str | None:
+        """The folder right around the feed (in our own export: its writer)."""
+        return self.folders[-1] if self.folders else None
+
+
+@dataclass(frozen=True)
+class ExportFeed:
+    source: str  # as feeds.yaml lists it: a URL, or "path:<file beside feeds.yaml>"
+    url: str  # where it is read now (a permanent move followed)
+    title: str | None = None
+    html_url: str | None = None
+    type: str | None = None  # "wagtail" for a Wagtail pages API source
+
+
+@dataclass(frozen=True)
+class ExportWriter:
+    slug: str
+    name: str
+    homepage: str | None
+    feeds: tuple[ExportFeed, ...]
 
 
 # -- export --------------------------------------------------------------------
 
 
-def export_opml(
-    *,
-    title: str,
-    owner_url: str,
-    date: datetime,
-    authors: list[tuple[str, str, str | None, list[tuple[str, str | None, str | None]]]],
-) -> bytes:
-    """Build an OPML 2.0 document of the writers and their web feeds.
+def export_opml(*, title: str, owner_url: str, date: datetime, writers: Iterable[ExportWriter]) -> bytes:
+    """Build an OPML 2.0 document of what the public can subscribe to, writer by writer.
 
-    Each author is (slug, name, homepage or None, feeds) and each feed is
-    (xml_url, title or None, html_url or None). Feeds that are not http(s)
-    (the demo feeds are local files) mean nothing to a reader and are left
-    out, and so is a writer left with none. A feed without an html_url links
-    to its writer's homepage. A naive `date` is taken as UTC.
+    A web feed is listed at its address. A feed read from a file beside
+    feeds.yaml (the demo) has no address of its own: the writer's feed on
+    this site (`owner_url` + /author/<slug>/feed.atom) stands for it when
+    the site has a public address, else it is left out with a comment that
+    says why. A Wagtail pages API source is JSON no feed reader reads: it is
+    listed as type="wagtail" under the category NOT_FOR_READERS and without
+    an xmlUrl, so readers skip it. A document with nothing to subscribe to
+    says so in a text outline. A naive `date` is taken as UTC.
     """
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
@@ -100,26 +110,71 @@ def export_opml(
     ET.SubElement(head, "docs").text = OPML_DOCS
     ET.SubElement(head, "ownerId").text = _xml_text(owner_url)
     body = ET.SubElement(root, "body")
-    for _slug, name, homepage, feeds in authors:
-        web_feeds = [feed for feed in feeds if _is_http(feed[0])]
-        if not web_feeds:
-            continue
-        author_name = _xml_text(name)
-        group = ET.SubElement(body, "outline", text=author_name, title=author_name)
-        for xml_url, feed_title, html_url in web_feeds:
-            # OPML 2.0 requires `text` on every outline; the writer's name is
-            # the best label for a feed that has no title of its own.
-            label = _xml_text(feed_title or "") or author_name
-            outline = ET.SubElement(group, "outline", type="rss", text=label, title=label, xmlUrl=_xml_text(xml_url))
-            link = html_url if html_url and _is_http(html_url) else homepage
-            if link and _is_http(link):
-                outline.set("htmlUrl", _xml_text(link))
+    public_site = _is_public(owner_url)
+    listed = 0
+    for writer in writers:
+        name = _xml_text(writer.name)
+        group = ET.Element("outline", text=name, title=name)
+        for feed in writer.feeds:
+            listed += _export_feed(group, body, writer, feed, owner_url if public_site else None)
+        if len(group):
+            body.append(group)
+    if not listed:
+        reason = "No feed of this reading room can be subscribed to yet"
+        ET.SubElement(body, "outline", text=f"{reason}: no writer has a web feed listed.")
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+def _export_feed(group: ET.Element, body: ET.Element, writer: ExportWriter, feed: ExportFeed, site: str | None) -> int:
+    """Add one feed's outline to its writer's (or a comment on why not); 1 when a reader can subscribe to it."""
+    name = _xml_text(writer.name)
+    # OPML 2.0 requires `text` on every outline; the writer's name is the
+    # best label for a feed that has no title of its own.
+    label = _xml_text(feed.title or "") or name
+    link = feed.html_url if _is_http(feed.html_url) else writer.homepage
+    attributes = {"htmlUrl": _xml_text(link)} if link and _is_http(link) else {}
+    if feed.source.startswith("path:"):
+        if site is None:
+            group.append(ET.Comment(_comment(
+                f" {feed.source.removeprefix('path:')} is read from a file beside feeds.yaml and has no public address;"
+                " set site.base_url (or AGGREGATOR_BASE_URL) to the site's public address to list this writer's feed here "
+            )))  # fmt: skip
+            return 0
+        own = f"{site.rstrip('/')}/author/{writer.slug}/feed.atom"
+        ET.SubElement(group, "outline", type="rss", text=label, title=label, xmlUrl=_xml_text(own), **attributes)
+        return 1
+    if not _is_http(feed.url):
+        return 0
+    if feed.type == "wagtail":
+        ET.SubElement(
+            group, "outline", type="wagtail", text=label, title=label, url=_xml_text(feed.url),
+            category=NOT_FOR_READERS, **attributes,
+        )  # fmt: skip
+        return 0
+    ET.SubElement(group, "outline", type="rss", text=label, title=label, xmlUrl=_xml_text(feed.url), **attributes)
+    return 1
+
+
+def _is_public(url: str) -> bool:
+    """Whether a site address could be reached by a reader elsewhere (not this machine, not a private network)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host
+    return address.is_global
+
+
 def _xml_text(value: str) -> str:
     return _NOT_XML.sub("", value)
+
+
+def _comment(text: str) -> str:
+    # "--" may not stand inside an XML comment.
+    return re.sub("-(?=-)", "- ", _xml_text(text))
 
 
 # -- import --------------------------------------------------------------------
@@ -128,11 +183,12 @@ def _xml_text(value: str) -> str:
 def parse_opml(data: bytes) -> list[OpmlFeed]:
     """Read the web feeds of an OPML 1.0 or 2.0 document, in document order.
 
-    Any outline with an xmlUrl is a feed, whatever its `type` and however
-    deep its folders; attribute names are matched without case, since
-    readers disagree (`xmlUrl`, `xmlurl`). A feed's group is the label of the
-    nearest enclosing outline that has one. Feeds that are not http(s) are
-    skipped. Raise OpmlError for anything that is not readable OPML.
+    Any outline with an xmlUrl is a feed, whatever its `type`; an outline
+    with child outlines is a folder, however deep (the outermost
+    MAX_FOLDER_DEPTH are kept). Attribute names are
+    matched without case, since readers disagree (`xmlUrl`, `xmlurl`).
+    Feeds that are not http(s) are skipped. Raise OpmlError for anything
+    that is not readable OPML.
     """
     if len(data) > MAX_OPML_BYTES:
         raise OpmlError(f"the OPML file is too large: {len(data):,} bytes, the limit is {MAX_OPML_BYTES:,}")
@@ -155,9 +211,9 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     feeds: list[OpmlFeed] = []
     # An explicit stack, not recursion: hostile nesting thousands deep would
     # otherwise exhaust Python's recursion limit.
-    stack: list[tuple[ET.Element, str | None]] = [(child, None) for child in reversed(body)]
+    stack: list[tuple[ET.Element, tuple[str, ...]]] = [(child, ()) for child in reversed(body)]
     while stack:
-        element, group = stack.pop()
+        element, folders = stack.pop()
         if _local(element.tag) != "outline":
             continue
         attrs = {_local(name).lower(): value for name, value in element.attrib.items()}
@@ -170,11 +226,13 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
                     xml_url=xml_url,
                     title=label or urlsplit(xml_url).hostname or xml_url,
                     html_url=html_url if _is_http(html_url) else None,
-                    group=group,
+                    folders=folders,
                 )
             )
-        inner = label or group
-        stack.extend((child, inner) for child in reversed(element))
+        children = [child for child in element if _local(child.tag) == "outline"]
+        deeper = label and children and not xml_url and len(folders) < MAX_FOLDER_DEPTH
+        inner = (*folders, label) if deeper else folders
+        stack.extend((child, inner) for child in reversed(children))
     return feeds
 
 
@@ -217,288 +275,98 @@ def _is_http(url: str | None) -> bool:
         return False
 
 
+
+
 # -- into feeds.yaml -----------------------------------------------------------
 
 
-def feeds_yaml_entries(
-    feeds: list[OpmlFeed], existing_slugs: set[str], existing_urls: set[str]
-) -> tuple[str, list[str]]:
-    """Turn imported feeds into `authors:` items for feeds.yaml, and notes on what was skipped.
+@dataclass
+class ImportPlan:
+    """What an OPML file adds to feeds.yaml: new writers, and what was skipped or merged, in words."""
 
-    Feeds are grouped by their group (a writer, a blog, or a reader's
-    folder), else by their own title: one author per group. Slugs are made
-    from the names and kept unique; feeds already listed (scheme and host
-    compared without case) or listed twice are skipped with a note. The text
-    is indented as list items under a top-level `authors:` key.
+    authors: list[NewAuthor] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def report(self) -> list[str]:
+        """One line per writer and feed: what each outline became."""
+        feeds = sum(len(author.feeds) for author in self.authors)
+        lines = [f"{feeds} new feed{'s' if feeds != 1 else ''} for {len(self.authors)} writer{'s' if len(self.authors) != 1 else ''}:"]
+        for author in self.authors:
+            lines.append(f"  {author.slug}: {author.name}")
+            for feed in author.feeds:
+                tags = f"  (tags: {', '.join(feed.tags)})" if feed.tags else ""
+                lines.append(f"    {feed.url}{tags}")
+        return lines
+
+
+def plan_import(
+    feeds: list[OpmlFeed], existing_slugs: Iterable[str], existing_sources: Iterable[str], folders: str = "tags"
+) -> ImportPlan:
+    """Map the feeds of an OPML file onto new feeds.yaml writers.
+
+    Each feed becomes one writer named by its title, except that feeds of
+    one site (the host of their htmlUrl) become one writer with several
+    feeds. With `folders="tags"` the titles of the folders a feed sits in
+    become its tags, one per level; a feed filed in two folders is one
+    feed with the tags of both. Feeds already in feeds.yaml (compared by
+    `feed_identity`) are skipped with a note.
     """
-    notes: list[str] = []
-    known_urls = {_url_key(url) for url in existing_urls}
-    seen_urls = set(known_urls)
-    taken = set(existing_slugs)
-    groups: dict[str, list[OpmlFeed]] = {}
+    if folders not in FOLDER_CHOICES:
+        raise ValueError(f"folders must be one of {', '.join(FOLDER_CHOICES)}, not {folders!r}")
+    plan = ImportPlan()
+    known = {feed_identity(source) for source in existing_sources}
+    chosen: dict[str, tuple[OpmlFeed, list[str]]] = {}  # identity -> the feed and its tags
     for feed in feeds:
         url = feed.xml_url.strip()
-        if not _is_http(url):
-            notes.append(f"skipped {url}: not an http(s) address")
+        key = feed_identity(url)
+        if key in known:
+            plan.notes.append(f"skipped {url}: already in feeds.yaml")
             continue
-        key = _url_key(url)
-        if key in seen_urls:
-            already = "already in feeds.yaml" if key in known_urls else "listed twice in the OPML"
-            notes.append(f"skipped {url}: {already}")
+        tags = _folder_tags(feed.folders) if folders == "tags" else []
+        if key in chosen:
+            kept = chosen[key][1]
+            kept += [tag for tag in tags if slugify(tag) not in {slugify(t) for t in kept}]
+            plan.notes.append(f"{url} is in more than one folder: one feed, with the tags of each")
             continue
-        seen_urls.add(key)
-        name = _clean(feed.group or "") or _clean(feed.title) or urlsplit(url).hostname or "writer"
-        groups.setdefault(name, []).append(feed)
+        chosen[key] = (feed, tags)
 
-    blocks = []
-    for name, members in groups.items():
-        slug = _unique_slug(_slugify(name), taken)
+    sites: dict[str, list[tuple[OpmlFeed, list[str]]]] = {}
+    for key, (feed, tags) in chosen.items():
+        sites.setdefault(_site_of(feed) or f"feed:{key}", []).append((feed, tags))
+    taken = set(existing_slugs)
+    for site, members in sites.items():
+        first = members[0][0]
+        host = (urlsplit(first.xml_url).hostname or "").removeprefix("www.")
+        name = _clean(first.title) or host or "writer"
+        # A name in a script with no Latin spelling gives no slug; its site's host does.
+        slug = unique_slug(slugify(name, ascii_only=True) or slugify(host, ascii_only=True) or "writer", taken)
         taken.add(slug)
-        hosts = {urlsplit(f.xml_url.strip()).hostname for f in members}
-        if len(hosts) > 1:
-            notes.append(
-                f'{slug}: the group "{name}" holds feeds of {len(hosts)} sites; split it if they are different writers'
-            )
-        homepage = next((f.html_url.strip() for f in members if f.html_url and _is_http(f.html_url)), None)
-        first = f"  - slug: {_yaml_scalar(slug, _PLAIN_SLUG)}"
-        lines = [
-            f"{first.ljust(_COMMENT_COLUMN - 2)}  # from {_comment(name)} (OPML)",
-            f"    name: {_yaml_scalar(name)}",
-        ]
-        if homepage:
-            lines.append(f"    homepage: {_yaml_scalar(homepage, _PLAIN_URL)}")
-        lines.append("    feeds:")
-        for feed in members:
-            line = f"      - url: {_yaml_scalar(feed.xml_url.strip(), _PLAIN_URL)}"
-            title = _clean(feed.title)
-            # The feed's own title has no key in feeds.yaml; a comment keeps it
-            # in view for the curator when it says more than the writer's name.
-            lines.append(f"{line}  # {_comment(title)}" if title and title != name else line)
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks), notes
+        if len(members) > 1:
+            plan.notes.append(f"{slug}: {len(members)} feeds of {site} make one writer; split them if they are different writers")
+        new_feeds = tuple(
+            NewFeed(url=feed.xml_url.strip(), tags=tuple(tags), comment=_quoted(feed.title) if _clean(feed.title) != name else None)
+            for feed, tags in members
+        )
+        homepage = next((feed.html_url.strip() for feed, _ in members if feed.html_url), None)
+        plan.authors.append(NewAuthor(slug=slug, name=name, homepage=homepage, feeds=new_feeds, comment="from OPML"))
+    return plan
 
 
-def _url_key(url: str) -> str:
-    """Compare feed URLs the way servers do: scheme and host are case-blind."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+def _folder_tags(folders: tuple[str, ...]) -> list[str]:
+    """The folders' titles as tags, outermost first, each once; a title with no letter or digit makes none."""
+    tags: dict[str, str] = {}
+    for title in folders:
+        text = _clean(title)
+        if slugify(text):
+            tags.setdefault(slugify(text), text)
+    return list(tags.values())
 
 
-def _slugify(name: str) -> str:
-    # NFKD splits "é" into "e" and an accent; these letters have no such parts.
-    spelled = name.lower().translate(_LETTERS)
-    ascii_name = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    if len(slug) > _SLUG_MAX:
-        cut = slug[:_SLUG_MAX]
-        slug = cut.rsplit("-", 1)[0] if "-" in cut else cut
-    return slug or "writer"
+def _site_of(feed: OpmlFeed) -> str | None:
+    """The host of the feed's web site, without `www.`: what tells two feeds of one writer."""
+    host = (urlsplit(feed.html_url).hostname or "") if feed.html_url else ""
+    return host.lower().removeprefix("www.") or None
 
 
-def _unique_slug(base: str, taken: set[str]) -> str:
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
-
-
-def _yaml_scalar(value: str, plain: re.Pattern[str] = _PLAIN_TEXT) -> str:
-    """Write a scalar as plain YAML when nothing in it can be misread, else as a JSON string."""
-    # "null", "yes" and "123" are alphanumeric yet load as other types.
-    if plain.fullmatch(value) and yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
-        return value
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
-
-
-def _comment(text: str) -> str:
-    return _YAML_UNSAFE.sub(" ", json.dumps(text, ensure_ascii=False))
-
-
-def append_to_feeds_yaml(path: Path, entries_text: str) -> None:
-    """Insert author entries at the end of the `authors:` list of a feeds file, changing nothing else.
-
-    The entries go right after the last line of the last author, so comments
-    and keys after the list stay after it; their indentation is moved to the
-    list's own. A file without `authors:` gets one at its end. The file is
-    replaced atomically, and only if the result reads as the old data plus
-    the new authors. Raise ValueError when that cannot be done safely.
-    """
-    target = Path(os.path.realpath(path))
-    with open(target, encoding="utf-8", newline="") as handle:
-        original = handle.read()
-    if not entries_text.strip():
-        return
-    newline = "\r\n" if "\r\n" in original else "\n"
-    lines = _split_lines(original)
-    try:
-        root = yaml.compose(original, Loader=yaml.SafeLoader)
-        old_data = yaml.safe_load(original)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML, so entries cannot be added safely: {exc}") from None
-    if root is not None and not isinstance(root, yaml.MappingNode):
-        raise ValueError(f"{path} is not a feeds file: its top level is not a mapping of keys")
-    authors_key, authors = _find_key(root, "authors")
-
-    if authors is None:
-        # No authors yet: the list goes at the end of the file.
-        ends_with_break = original.endswith(("\n", "\r", "\x85", "\u2028", "\u2029"))
-        text = original if not original or ends_with_break else original + newline
-        separator = newline if text.strip() else ""
-        updated = text + separator + "authors:" + newline + _with_newline(_reindent(entries_text, 2), newline)
-        if original and not ends_with_break:
-            updated = updated[: -len(newline)]
-    else:
-        if isinstance(authors, yaml.SequenceNode) and not authors.flow_style and authors.value:
-            column = authors.start_mark.column
-            last = _last_content_line(authors.value[-1], lines)
-            separate = True  # a blank line between authors, as feeds.yaml has
-        elif _is_empty(authors):
-            # `authors:` with nothing after it (or `[]`, `~`): the value is
-            # removed and the list starts on the next line.
-            column = authors_key.start_mark.column + 2
-            last = authors_key.start_mark.line
-            if authors.start_mark.line != last or authors.end_mark.line != last:
-                raise ValueError(f"{path}: the empty 'authors:' value spans lines; add the entries by hand")
-            content, ending = _split_ending(lines[last])
-            if authors.end_mark.column > authors.start_mark.column:
-                content = content[: authors.start_mark.column].rstrip() + content[authors.end_mark.column :]
-            lines[last] = content + ending
-            separate = False
-        else:
-            raise ValueError(f"{path}: 'authors:' is not a block list ('- slug: ...' items); add the entries by hand")
-        block = _with_newline(_reindent(entries_text, column), newline)
-        content, ending = _split_ending(lines[last])
-        if not ending:
-            # The last line of the file had no line break: it needs one before
-            # the new lines, and the file keeps ending without one.
-            lines[last] = content + newline
-            block = block[: -len(newline)]
-        if separate:
-            block = newline + block
-        updated = "".join(lines[: last + 1]) + block + "".join(lines[last + 1 :])
-
-    _check_only_added(path, updated, old_data, entries_text)
-    _write_atomically(target, updated)
-
-
-def _split_lines(text: str) -> list[str]:
-    """Split text into lines that keep their line breaks, as PyYAML counts them."""
-    lines, start = [], 0
-    for match in _LINE_BREAK.finditer(text):
-        lines.append(text[start : match.end()])
-        start = match.end()
-    if start < len(text):
-        lines.append(text[start:])
-    return lines
-
-
-def _split_ending(line: str) -> tuple[str, str]:
-    match = _LINE_BREAK.search(line)
-    return (line[: match.start()], line[match.start() :]) if match else (line, "")
-
-
-def _with_newline(text: str, newline: str) -> str:
-    """End every line of `text` with the file's own line break."""
-    return "".join(_split_ending(line)[0] + newline for line in _split_lines(text))
-
-
-def _find_key(root: yaml.Node | None, key: str) -> tuple[yaml.Node | None, yaml.Node | None]:
-    if not isinstance(root, yaml.MappingNode):
-        return None, None
-    for key_node, value_node in root.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-            return key_node, value_node
-    return None, None
-
-
-def _is_empty(node: yaml.Node) -> bool:
-    if isinstance(node, yaml.ScalarNode):
-        return node.tag == _NULL_TAG
-    return isinstance(node, yaml.SequenceNode) and not node.value
-
-
-def _last_content_line(node: yaml.Node, lines: list[str]) -> int:
-    """Return the index of the last line holding text of `node`.
-
-    A block collection's end mark lies at the next token, past any blank
-    lines and comments that follow it, so only scalars and flow collections,
-    whose marks end where their text does, are trusted.
-    """
-    end = _last_end(node)
-    line = end.line if end.column > 0 else end.line - 1
-    # A block scalar (`|`, `>`) ends after the line breaks it consumed.
-    while line > node.start_mark.line and not lines[line].strip():
-        line -= 1
-    return max(line, node.start_mark.line)
-
-
-def _last_end(node: yaml.Node) -> yaml.Mark:
-    marks = []
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, yaml.ScalarNode) or getattr(current, "flow_style", False):
-            marks.append(current.end_mark)
-        elif isinstance(current, yaml.SequenceNode):
-            pending.extend(current.value)
-        elif isinstance(current, yaml.MappingNode):
-            for key_node, value_node in current.value:
-                pending.extend((key_node, value_node))
-    return max(marks, key=lambda mark: mark.index) if marks else node.start_mark
-
-
-def _reindent(text: str, column: int) -> str:
-    """Move YAML list items so that their dashes stand at `column`."""
-    lines = [_split_ending(line)[0] for line in _split_lines(text)]
-    items = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    indents = [len(line) - len(line.lstrip(" ")) for line in items]
-    shift = column - min(indents, default=column)
-    moved = []
-    for line in lines:
-        if not line.strip():
-            moved.append("")
-        elif shift >= 0:
-            moved.append(" " * shift + line)
-        else:
-            lead = len(line) - len(line.lstrip(" "))
-            moved.append(line[min(lead, -shift) :])
-    return "\n".join(moved) + "\n"
-
-
-def _check_only_added(path: Path, updated: str, old_data: object, entries_text: str) -> None:
-    """Refuse to write unless the new file reads as the old data plus the new authors."""
-    try:
-        added = yaml.safe_load("authors:\n" + _reindent(entries_text, 2))
-        new_data = yaml.safe_load(updated)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: the entries would not make valid YAML: {exc}") from None
-    if not isinstance(added, dict) or not isinstance(added.get("authors"), list):
-        raise ValueError("the entries are not a YAML list of authors ('- slug: ...' items)")
-    expected = dict(old_data) if isinstance(old_data, dict) else {}
-    expected["authors"] = list(expected.get("authors") or []) + added["authors"]
-    if new_data != expected:
-        raise ValueError(f"{path}: inserting the entries would change more than the authors list; add them by hand")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A reader of the file (the scheduler watches it) sees the old or the new
-    # version, never half of one.
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
+def _quoted(text: str) -> str:
+    return f'"{_clean(text)}"'

@@ -13,13 +13,14 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from aggregator.identity import slugify
+
 MAX_TAG_LENGTH = 60
 
 # Categories that blog engines add by default and that say nothing about a
 # post's topic; as tags they would only make noise on every list.
 NOISE_TAGS = frozenset({"uncategorized", "uncategorised", "general", "blog", "blog-post", "posts", "news"})
 
-_SEPARATORS = re.compile(r"[^\w]+|_+")
 # Authors declare content notes as categories: "cw: suicide", "CN - self harm".
 _CONTENT_NOTE = re.compile(r"^\s*(?:cw|cn|tw)\s*[:\-–—]\s*(?P<topic>.+)$", re.IGNORECASE)
 
@@ -32,8 +33,7 @@ class Tag:
 
 def tag_slug(name: str) -> str:
     """Return the normalised slug of a tag name ('' when nothing is left)."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    return _SEPARATORS.sub("-", text).strip("-")[:MAX_TAG_LENGTH].strip("-")
+    return slugify(name)
 
 
 def tag_display_name(name: str) -> str:

@@ -1,15 +1,13 @@
-"""OPML: export of the writers, import from readers' exports, and feeds.yaml entries.
+"""OPML: export of what the public can subscribe to, import from readers' exports into feeds.yaml writers.
 
 Each sample in fixtures/opml imitates one reader's export: Feedly (category
-folders), NetNewsWire (a flat list) and an OPML 1.0 file with lower-case
-attribute names and folders two deep. The others are broken on purpose.
+folders), NetNewsWire (a flat list), Inoreader (folders two deep, one site
+with a blog and a podcast, a feed filed twice) and an OPML 1.0 file with
+lower-case attribute names. The others are broken on purpose.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,89 +15,127 @@ import pytest
 import yaml
 
 from aggregator.config import load_config, parse_config
+from aggregator.feeds_file import render_authors
 from aggregator.opml import (
+    MAX_FOLDER_DEPTH,
     MAX_OPML_BYTES,
+    NOT_FOR_READERS,
+    ExportFeed,
+    ExportWriter,
     OpmlError,
     OpmlFeed,
-    append_to_feeds_yaml,
     export_opml,
-    feeds_yaml_entries,
     parse_opml,
+    plan_import,
 )
 
 SAMPLES = Path(__file__).parent / "fixtures" / "opml"
 CONFIGS = Path(__file__).parent / "fixtures" / "config"
-REPO = Path(__file__).parent.parent
 DOCTYPE_MESSAGE = "OPML with a DOCTYPE is refused: it could expand entities"
+PUBLIC = "https://therapywriters.example"
 
 
 def sample(name: str) -> list[OpmlFeed]:
     return parse_opml((SAMPLES / name).read_bytes())
 
 
-def check_entries(text: str) -> None:
-    """Fail unless the entries make a feeds file the project accepts."""
-    parse_config("authors:\n" + text, Path("/tmp/x/feeds.yaml"))
+def as_config(plan) -> object:
+    """Fail unless the planned writers make a feeds file the project accepts."""
+    return parse_config("authors:\n" + render_authors(plan.authors), Path("/tmp/x/feeds.yaml"))
+
+
+def export(writers: list[ExportWriter], owner_url: str = PUBLIC) -> bytes:
+    return export_opml(title="Therapy Writers", owner_url=owner_url, date=datetime(2024, 6, 3, 9, 30, tzinfo=UTC), writers=writers)
 
 
 # -- export ----------------------------------------------------------------------
 
 
+def web(url: str, title: str | None = None, html_url: str | None = None, type: str | None = None) -> ExportFeed:
+    return ExportFeed(source=url, url=url, title=title, html_url=html_url, type=type)
+
+
 def test_export_round_trip_keeps_web_feeds_and_special_characters():
-    authors = [
-        ("ines-ortega", 'Dr. Inés "Nessa" Ortega & <Partners>', "https://ortega-therapy.example/", [
-            ("https://ortega-therapy.example/feed/?cat=grief&lang=es", "Notes from the Couch — ‘grief’ & <loss>", None),
-            ("http://ortega-therapy.example/atom.xml", None, "https://ortega-therapy.example/atom/"),
-            ("file:///srv/demo/feed.xml", "A local copy", None),
-        ]),
-        ("demo", "A Demo Writer", None, [("file:///srv/demo/atom.xml", None, None)]),
-        ("soren-alund", "Søren Ålund, 心理咨询", None, [("https://alund.example/feed.xml", "Søren's notebook", None)]),
-    ]
-    document = export_opml(
-        title="Therapy Writers", owner_url="http://127.0.0.1:5000/",
-        date=datetime(2024, 6, 3, 9, 30, tzinfo=UTC), authors=authors,
-    )
+    writers = [
+        ExportWriter("ines-ortega", 'Dr. Inés "Nessa" Ortega & <Partners>', "https://ortega-therapy.example/", (
+            web("https://ortega-therapy.example/feed/?cat=grief&lang=es", "Notes from the Couch — ‘grief’ & <loss>"),
+            web("http://ortega-therapy.example/atom.xml", None, "https://ortega-therapy.example/atom/"),
+        )),
+        ExportWriter("soren-alund", "Søren Ålund, 心理咨询", None, (web("https://alund.example/feed.xml", "Søren's notebook"),)),
+    ]  # fmt: skip
+    document = export(writers)
     assert document.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n<opml version=\"2.0\">")
     assert b"<dateCreated>Mon, 03 Jun 2024 09:30:00 GMT</dateCreated>" in document
     assert b"<docs>http://opml.org/spec2.opml</docs>" in document
-    assert b"<ownerId>http://127.0.0.1:5000/</ownerId>" in document
-    assert b"file://" not in document and b"Demo Writer" not in document
+    assert f"<ownerId>{PUBLIC}</ownerId>".encode() in document
+    name = 'Dr. Inés "Nessa" Ortega & <Partners>'
     assert parse_opml(document) == [
         OpmlFeed(
             "https://ortega-therapy.example/feed/?cat=grief&lang=es", "Notes from the Couch — ‘grief’ & <loss>",
-            "https://ortega-therapy.example/", 'Dr. Inés "Nessa" Ortega & <Partners>',
+            "https://ortega-therapy.example/", (name,),
         ),
-        OpmlFeed(
-            "http://ortega-therapy.example/atom.xml", 'Dr. Inés "Nessa" Ortega & <Partners>',
-            "https://ortega-therapy.example/atom/", 'Dr. Inés "Nessa" Ortega & <Partners>',
-        ),
-        OpmlFeed("https://alund.example/feed.xml", "Søren's notebook", None, "Søren Ålund, 心理咨询"),
+        OpmlFeed("http://ortega-therapy.example/atom.xml", name, "https://ortega-therapy.example/atom/", (name,)),
+        OpmlFeed("https://alund.example/feed.xml", "Søren's notebook", None, ("Søren Ålund, 心理咨询",)),
     ]
+
+
+def test_a_file_feed_is_listed_as_the_writers_feed_here_when_the_site_is_public():
+    writers = [ExportWriter("demo", "A Demo Writer", None, (ExportFeed("path:demo/feed.xml", "file:///srv/demo/feed.xml", "Demo"),))]
+    public = export(writers)
+    assert parse_opml(public) == [OpmlFeed(f"{PUBLIC}/author/demo/feed.atom", "Demo", None, ("A Demo Writer",))]
+    assert b"file://" not in public
+
+
+def test_a_file_feed_of_a_site_with_no_public_address_is_left_out_with_the_reason():
+    writers = [ExportWriter("demo", "A Demo Writer", None, (ExportFeed("path:demo/feed.xml", "file:///srv/demo/feed.xml", "Demo"),))]
+    document = export(writers, owner_url="http://127.0.0.1:5000")
+    assert parse_opml(document) == []
+    assert b"file://" not in document
+    text = document.decode()
+    assert "<!-- demo/feed.xml is read from a file beside feeds.yaml and has no public address;" in text
+    assert "set site.base_url (or AGGREGATOR_BASE_URL)" in text
+    # Nothing to subscribe to: the document says so rather than showing an empty body.
+    assert '<outline text="No feed of this reading room can be subscribed to yet: no writer has a web feed listed." />' in text
+
+
+def test_a_wagtail_api_source_is_kept_out_of_readers_way():
+    api = "https://wagtailtherapy.example/api/v2/pages/?type=blog.BlogPage"
+    writers = [ExportWriter("wag", "Wagtail Writer", "https://wagtailtherapy.example/", (web(api, None, None, "wagtail"),))]
+    text = export(writers).decode()
+    assert f'type="wagtail" text="Wagtail Writer" title="Wagtail Writer" url="{api.replace("&", "&amp;")}" category="{NOT_FOR_READERS}"' in text
+    assert "xmlUrl" not in text
+    assert parse_opml(text.encode()) == []  # what a reader takes: nothing
+    assert "No feed of this reading room can be subscribed to yet" in text
+
+
+def test_an_empty_reading_room_says_why_its_list_is_empty():
+    document = export([])
+    assert b"<body/>" not in document and b"<body />" not in document
+    assert b"No feed of this reading room can be subscribed to yet" in document
+    assert parse_opml(document) == []
 
 
 def test_export_of_a_loaded_config_and_back_into_feeds_yaml():
     config = load_config(CONFIGS / "valid.yaml")
-    authors = [
-        (a.slug, a.name, a.homepage, [(f.location, None, None) for f in a.feeds]) for a in config.authors
+    writers = [
+        ExportWriter(a.slug, a.name, a.homepage, tuple(ExportFeed(f.source, f.location, type=f.type) for f in a.feeds))
+        for a in config.authors
     ]
-    document = export_opml(title=config.site.title, owner_url=config.site.base_url, date=datetime(2024, 1, 1), authors=authors)
-    feeds = parse_opml(document)
+    feeds = parse_opml(export(writers))
+    # The demo writer's file is stood for by its feed on this site; the Wagtail API is no reader's.
     assert [(f.xml_url, f.group) for f in feeds] == [
         ("https://jane.example/feed/", "Jane Doe, LMFT"),
-        ("https://jane.example/api/v2/pages/?type=blog.BlogPage", "Jane Doe, LMFT"),
+        (f"{PUBLIC}/author/demo/feed.atom", "A Demo Writer"),
     ]
     # Importing the site's own export into itself adds nothing.
-    text, notes = feeds_yaml_entries(feeds, {a.slug for a in config.authors}, {f.source for _, f in config.feeds})
-    assert text == ""
-    assert notes == [f"skipped {f.xml_url}: already in feeds.yaml" for f in feeds]
+    plan = plan_import(feeds[:1], {a.slug for a in config.authors}, {f.source for _, f in config.feeds})
+    assert plan.authors == []
+    assert plan.notes == ["skipped https://jane.example/feed/: already in feeds.yaml"]
 
 
 def test_export_drops_characters_xml_cannot_carry():
-    document = export_opml(
-        title="Bell\x07 and NUL\x00", owner_url="http://127.0.0.1:5000/", date=datetime(2024, 1, 1),
-        authors=[("a", "Ann\x0b", None, [("https://ann.example/feed", "Title\x1b", None)])],
-    )
-    assert parse_opml(document) == [OpmlFeed("https://ann.example/feed", "Title", None, "Ann")]
+    document = export([ExportWriter("a", "Ann\x0b", None, (web("https://ann.example/feed", "Title\x1b"),))], owner_url="http://x\x00.example")
+    assert parse_opml(document) == [OpmlFeed("https://ann.example/feed", "Title", None, ("Ann",))]
 
 
 # -- samples ---------------------------------------------------------------------
@@ -107,26 +143,26 @@ def test_export_drops_characters_xml_cannot_carry():
 
 def test_feedly_export_with_category_folders():
     assert sample("feedly.opml") == [
-        OpmlFeed("https://securebase.example/feed/", "The Secure Base", "https://securebase.example", "Trauma & Attachment"),
+        OpmlFeed("https://securebase.example/feed/", "The Secure Base", "https://securebase.example", ("Trauma & Attachment",)),
         OpmlFeed(
             "https://ortega-therapy.example/blog?format=rss", "Notes from the Couch — Dr. Inés Ortega",
-            "https://ortega-therapy.example/blog", "Trauma & Attachment",
+            "https://ortega-therapy.example/blog", ("Trauma & Attachment",),
         ),
-        OpmlFeed("https://afterloss.example/rss.xml", "After the Loss", "https://afterloss.example/", "Grief"),
-        OpmlFeed("https://securebase.example/feed/", "The Secure Base", "https://securebase.example", "Grief"),
+        OpmlFeed("https://afterloss.example/rss.xml", "After the Loss", "https://afterloss.example/", ("Grief",)),
+        OpmlFeed("https://securebase.example/feed/", "The Secure Base", "https://securebase.example", ("Grief",)),
         OpmlFeed(
             "https://twochairs.example/feed/?cat=couples&lang=en", 'Two Chairs "Counselling" <Blog>',
-            "https://twochairs.example/", "Couples",
+            "https://twochairs.example/", ("Couples",),
         ),
     ]
 
 
 def test_netnewswire_flat_list():
     assert sample("netnewswire.opml") == [
-        OpmlFeed("https://alund.example/feed.xml", "Søren Ålund, Psychotherapist", "https://alund.example/", None),
-        OpmlFeed("http://mindthegap.example/atom.xml", "Mind the Gap: a counsellor's notebook", "http://mindthegap.example/", None),
-        OpmlFeed("HTTPS://AnxiousMind.example/feed/", "The Anxious Mind", "https://anxiousmind.example", None),
-        OpmlFeed("https://xinli.example/rss", "心理咨询笔记", "https://xinli.example/", None),
+        OpmlFeed("https://alund.example/feed.xml", "Søren Ålund, Psychotherapist", "https://alund.example/"),
+        OpmlFeed("http://mindthegap.example/atom.xml", "Mind the Gap: a counsellor's notebook", "http://mindthegap.example/"),
+        OpmlFeed("HTTPS://AnxiousMind.example/feed/", "The Anxious Mind", "https://anxiousmind.example"),
+        OpmlFeed("https://xinli.example/rss", "心理咨询笔记", "https://xinli.example/"),
     ]
 
 
@@ -134,12 +170,12 @@ def test_opml_1_with_lowercase_attributes_and_nested_folders():
     # Unsafe htmlurls become None; file:// and feed:// outlines are skipped; a
     # feed with no text or title is named after its host.
     assert sample("opml1-nested.opml") == [
-        OpmlFeed("http://betweenus.example/rss.xml", "Between Us", "http://betweenus.example/", "Couples"),
-        OpmlFeed("https://playroom.example/atom.xml", "Play Room Notes", None, "Child & Family"),
-        OpmlFeed("https://familysystems.example/feed", "Family Systems Today", None, "Child & Family"),
-        OpmlFeed("https://quietroom.example/feed/", "The Quiet Room", "https://quietroom.example/", "Clinicians"),
-        OpmlFeed("https://nameless.example/feed", "nameless.example", None, None),
-        OpmlFeed("https://mendez.example/feed", "José Méndez, LPC", None, None),
+        OpmlFeed("http://betweenus.example/rss.xml", "Between Us", "http://betweenus.example/", ("Clinicians", "Couples")),
+        OpmlFeed("https://playroom.example/atom.xml", "Play Room Notes", None, ("Clinicians", "Child & Family")),
+        OpmlFeed("https://familysystems.example/feed", "Family Systems Today", None, ("Clinicians", "Child & Family")),
+        OpmlFeed("https://quietroom.example/feed/", "The Quiet Room", "https://quietroom.example/", ("Clinicians",)),
+        OpmlFeed("https://nameless.example/feed", "nameless.example", None),
+        OpmlFeed("https://mendez.example/feed", "José Méndez, LPC", None),
     ]
 
 
@@ -149,7 +185,8 @@ def test_deep_nesting_does_not_exhaust_the_stack():
         b'<opml version="2.0"><body>' + b'<outline text="f">' * depth
         + b'<outline text="Deep" xmlUrl="https://deep.example/feed"/>' + b"</outline>" * depth + b"</body></opml>"
     )
-    assert parse_opml(document) == [OpmlFeed("https://deep.example/feed", "Deep", None, "f")]
+    [feed] = parse_opml(document)
+    assert feed.xml_url == "https://deep.example/feed" and feed.folders == ("f",) * MAX_FOLDER_DEPTH
 
 
 # -- errors ----------------------------------------------------------------------
@@ -204,244 +241,126 @@ def test_oversized_input_is_refused():
         parse_opml(data)
 
 
-# -- feeds.yaml entries ----------------------------------------------------------
 
 
-def test_entries_from_folders_with_taken_slugs_and_known_urls():
-    text, notes = feeds_yaml_entries(
-        sample("feedly.opml"),
-        existing_slugs={"grief", "trauma-attachment"},
-        existing_urls={"HTTPS://TWOCHAIRS.example/feed/?cat=couples&lang=en"},
-    )
-    assert text == (
-        '  - slug: trauma-attachment-2  # from "Trauma & Attachment" (OPML)\n'
-        '    name: "Trauma & Attachment"\n'
-        "    homepage: https://securebase.example\n"
+# -- into feeds.yaml: what each outline becomes ----------------------------------
+
+
+def test_a_real_world_export_with_nested_folders_maps_feeds_to_writers_and_folders_to_tags():
+    plan = plan_import(sample("inoreader-nested.opml"), existing_slugs={"after-the-loss"}, existing_sources={"HTTPS://TWOCHAIRS.example/feed/"})
+    config = as_config(plan)
+    by_slug = {author.slug: author for author in config.authors}
+    assert list(by_slug) == [
+        "the-secure-base", "notes-from-the-couch-dr-ines-ortega", "after-the-loss-2", "quiet-mind-letters",
+        "mind-the-gap-a-counsellor-s-notebook",
+    ]
+    # One site (www. or not), a blog and a podcast: one writer with two feeds, named by the first.
+    secure = by_slug["the-secure-base"]
+    assert secure.name == "The Secure Base" and secure.homepage == "https://www.securebase.example/"
+    assert [(f.source, f.tags) for f in secure.feeds] == [
+        # Filed in two folders: one feed with the tags of both; each level of nesting gives its tag.
+        ("https://securebase.example/feed/", ("Clinical reading", "Trauma", "Grief & Loss")),
+        ("https://securebase.example/podcast/feed/", ("Clinical reading", "Trauma")),
+    ]
+    # A folder whose title makes no tag (an emoji) gives none; a feed outside folders has no tags.
+    assert by_slug["quiet-mind-letters"].feeds[0].tags == ("Clinical reading",)
+    assert by_slug["mind-the-gap-a-counsellor-s-notebook"].feeds[0].tags == ()
+    assert by_slug["notes-from-the-couch-dr-ines-ortega"].name == "Notes from the Couch — Dr. Inés Ortega"
+    # No folder became a writer.
+    assert not {"clinical-reading", "trauma", "grief-loss", "couples", "to-sort-later"} & set(by_slug)
+    assert plan.notes == [
+        "https://securebase.example/feed/ is in more than one folder: one feed, with the tags of each",
+        "skipped https://twochairs.example/feed/: already in feeds.yaml",
+        "the-secure-base: 2 feeds of securebase.example make one writer; split them if they are different writers",
+    ]
+    report = "\n".join(plan.report())
+    assert report.startswith("6 new feeds for 5 writers:\n  the-secure-base: The Secure Base\n")
+    assert "    https://securebase.example/feed/  (tags: Clinical reading, Trauma, Grief & Loss)" in report
+
+
+def test_folders_can_be_ignored():
+    plan = plan_import(sample("inoreader-nested.opml"), set(), set(), folders="ignore")
+    assert all(not feed.tags for author in plan.authors for feed in author.feeds)
+    assert len(plan.authors) == 6
+
+
+def test_the_written_block_names_where_each_writer_came_from():
+    plan = plan_import(sample("inoreader-nested.opml")[:2], set(), set())
+    assert render_authors(plan.authors) == (
+        "  - slug: the-secure-base     # from OPML\n"
+        "    name: The Secure Base\n"
+        "    homepage: https://www.securebase.example/\n"
         "    feeds:\n"
-        '      - url: https://securebase.example/feed/  # "The Secure Base"\n'
-        '      - url: https://ortega-therapy.example/blog?format=rss  # "Notes from the Couch — Dr. Inés Ortega"\n'
-        "\n"
-        '  - slug: grief-2             # from "Grief" (OPML)\n'
-        "    name: Grief\n"
-        "    homepage: https://afterloss.example/\n"
-        "    feeds:\n"
-        '      - url: https://afterloss.example/rss.xml  # "After the Loss"\n'
+        "      - url: https://securebase.example/feed/\n"
+        "        tags: [Clinical reading, Trauma]\n"
+        '      - url: https://securebase.example/podcast/feed/ # "The Secure Base Podcast"\n'
+        "        tags: [Clinical reading, Trauma]\n"
     )
-    assert notes == [
-        "skipped https://securebase.example/feed/: listed twice in the OPML",
-        "skipped https://twochairs.example/feed/?cat=couples&lang=en: already in feeds.yaml",
-        'trauma-attachment-2: the group "Trauma & Attachment" holds feeds of 2 sites; split it if they are different writers',
-    ]
-    check_entries(text)
 
 
-def test_entries_from_every_sample_pass_the_validator():
-    feeds = sample("feedly.opml") + sample("netnewswire.opml") + sample("opml1-nested.opml")
-    text, _ = feeds_yaml_entries(feeds, set(), set())
-    config = parse_config("authors:\n" + text, Path("/tmp/x/feeds.yaml"))
-    assert [a.slug for a in config.authors] == [
-        "trauma-attachment", "grief", "couples", "soren-alund-psychotherapist",
-        "mind-the-gap-a-counsellor-s-notebook", "the-anxious-mind", "writer", "child-family", "clinicians", "nameless-example", "jose-mendez-lpc",
-    ]
-    assert [a.name for a in config.authors][3:7] == [
-        "Søren Ålund, Psychotherapist", "Mind the Gap: a counsellor's notebook", "The Anxious Mind", "心理咨询笔记",
-    ]
-    # One author per group name, whichever file it came from.
-    assert [f.source for f in config.authors[2].feeds] == [
-        "https://twochairs.example/feed/?cat=couples&lang=en", "http://betweenus.example/rss.xml",
-    ]
-    assert len(config.feeds) == len(feeds) - 1  # the Secure Base is in two folders
-
-
-def test_entries_quote_hostile_names_and_dedupe_slugs():
-    hostile = [
-        'Dr. "Quotes" & <Tags>: #1 - yes',
-        "null",
-        "yes",
-        "2024",
-        "- dash: [not, a, list] {or: map} *alias &anchor !tag",
-        "Line\u2028break\x85and\ttabs",
-        "Jane Doe",
-        "Jane Döe",
-        "🙂",
-        "x" * 200,
-    ]
-    feeds = [OpmlFeed(f"https://w{i}.example/feed", name, None, None) for i, name in enumerate(hostile)]
-    feeds.append(OpmlFeed("https://odd.example/a:", "Odd URL", "https://odd.example/#top", "Odd"))
-    feeds.append(OpmlFeed("https://w6.example/Feed", "Jane Doe", None, None))  # a path differs: a new feed
-    text, notes = feeds_yaml_entries(feeds, existing_slugs={"jane-doe", "writer"}, existing_urls=set())
-    assert notes == []
-    config = parse_config("authors:\n" + text, Path("/tmp/x/feeds.yaml"))
-    assert [a.name for a in config.authors] == [
-        'Dr. "Quotes" & <Tags>: #1 - yes', "null", "yes", "2024",
-        "- dash: [not, a, list] {or: map} *alias &anchor !tag", "Line break and tabs",
-        "Jane Doe", "Jane Döe", "🙂", "x" * 200, "Odd",
-    ]
+def test_every_sample_maps_to_writers_the_validator_accepts():
+    feeds = sample("feedly.opml") + sample("netnewswire.opml") + sample("opml1-nested.opml") + sample("inoreader-nested.opml")
+    config = as_config(plan_import(feeds, set(), set()))
     slugs = [a.slug for a in config.authors]
-    assert slugs[:9] == [
+    assert len(slugs) == len(set(slugs))
+    # A name with no Latin letters takes its slug from its site.
+    assert next(a for a in config.authors if a.name == "心理咨询笔记").slug == "xinli-example"
+    assert next(a for a in config.authors if a.slug == "between-us").feeds[0].tags == ("Clinicians", "Couples")
+
+
+def test_hostile_titles_become_names_that_read_back_as_themselves():
+    hostile = [
+        'Dr. "Quotes" & <Tags>: #1 - yes', "null", "yes", "2024", "- dash: [not, a, list] {or: map} *alias &anchor !tag",
+        "Line\u2028break\x85and\ttabs", "Jane Doe", "Jane Döe", "🙂", "x" * 200,
+    ]
+    feeds = [OpmlFeed(f"https://w{i}.example/feed", name, None) for i, name in enumerate(hostile)]
+    feeds.append(OpmlFeed("https://w6.example/Feed", "Jane Doe", None))  # another path: another feed
+    plan = plan_import(feeds, existing_slugs={"jane-doe"}, existing_sources=set())
+    config = as_config(plan)
+    assert [a.name for a in config.authors] == [
+        'Dr. "Quotes" & <Tags>: #1 - yes', "null", "yes", "2024", "- dash: [not, a, list] {or: map} *alias &anchor !tag",
+        "Line break and tabs", "Jane Doe", "Jane Döe", "🙂", "x" * 200, "Jane Doe",
+    ]
+    assert [a.slug for a in config.authors] == [
         "dr-quotes-tags-1-yes", "null", "yes", "2024", "dash-not-a-list-or-map-alias-anchor-tag",
-        "line-break-and-tabs", "jane-doe-2", "jane-doe-3", "writer-2",
+        "line-break-and-tabs", "jane-doe-2", "jane-doe-3", "w8-example", "x" * 60, "jane-doe-4",
     ]
-    assert slugs[9] == "x" * 60 and slugs[10] == "odd"
-    assert [f.source for f in config.authors[6].feeds] == ["https://w6.example/feed", "https://w6.example/Feed"]
-    assert config.authors[10].feeds[0].source == "https://odd.example/a:"
-    assert yaml.safe_load("authors:\n" + text)["authors"][1]["name"] == "null"
+    assert yaml.safe_load("authors:\n" + render_authors(plan.authors))["authors"][2]["name"] == "yes"
 
 
-def test_entries_skip_known_urls_case_blind_on_scheme_and_host_only():
-    feeds = [
-        OpmlFeed("https://Jane.Example/feed/", "Jane", None, None),
-        OpmlFeed("https://jane.example/FEED/", "Jane", None, None),
-        OpmlFeed("ftp://jane.example/feed/", "Jane", None, None),
-    ]
-    text, notes = feeds_yaml_entries(feeds, set(), {"HTTPS://JANE.EXAMPLE/feed/"})
-    assert notes == [
-        "skipped https://Jane.Example/feed/: already in feeds.yaml",
-        "skipped ftp://jane.example/feed/: not an http(s) address",
-    ]
-    assert text == "  - slug: jane                # from \"Jane\" (OPML)\n    name: Jane\n    feeds:\n      - url: https://jane.example/FEED/\n"
+def test_known_feeds_are_skipped_case_blind_on_scheme_and_host_only():
+    feeds = [OpmlFeed("https://Jane.Example/feed/", "Jane", None), OpmlFeed("https://jane.example/FEED/", "Jane", None)]
+    plan = plan_import(feeds, set(), {"HTTPS://JANE.EXAMPLE/feed/"})
+    assert plan.notes == ["skipped https://Jane.Example/feed/: already in feeds.yaml"]
+    assert [feed.url for author in plan.authors for feed in author.feeds] == ["https://jane.example/FEED/"]
 
 
-# -- appending to feeds.yaml -----------------------------------------------------
+def test_an_unknown_folders_choice_is_refused():
+    with pytest.raises(ValueError, match="folders must be one of tags, ignore"):
+        plan_import([], set(), set(), folders="writers")
 
 
-def new_entries() -> str:
-    text, _ = feeds_yaml_entries(sample("netnewswire.opml"), set(), set())
-    return text
+# -- the command -----------------------------------------------------------------
 
 
-def test_append_to_the_shipped_feeds_yaml_changes_nothing_else(tmp_path: Path):
-    shutil.copy(REPO / "feeds.yaml", tmp_path / "feeds.yaml")
-    shutil.copytree(REPO / "demo", tmp_path / "demo")
+def test_import_opml_reports_what_it_mapped_and_writes_only_the_new_writers(run_aggregator, tmp_path: Path):
+    hand = Path(__file__).parent / "fixtures" / "feeds-file" / "hand-formatted.yaml"
     path = tmp_path / "feeds.yaml"
-    before = path.read_bytes()
-    old_slugs = [a.slug for a in load_config(path).authors]
-    entries = new_entries()
+    path.write_bytes(hand.read_bytes())
+    opml = str(SAMPLES / "inoreader-nested.opml")
 
-    append_to_feeds_yaml(path, entries)
+    shown = run_aggregator("import-opml", opml)
+    assert shown.stdout.startswith("# Paste under 'authors:' in feeds.yaml, and check the names and slugs:\n  - slug: the-secure-base")
+    assert "7 new feeds for 6 writers:" in shown.stderr
+    assert "  the-secure-base: The Secure Base" in shown.stderr
+    assert path.read_bytes() == hand.read_bytes()
 
-    after = path.read_bytes()
-    inserted = ("\n" + entries).encode()
-    assert after.count(inserted) == 1
-    at = after.index(inserted)
-    assert after[:at] + after[at + len(inserted) :] == before
-    # Right after the last author's last line, before the comments that follow it.
-    last_line = before[:at].decode().splitlines()[-1].strip()
-    assert last_line and not last_line.startswith("#")
-    rest = before[at:].decode().splitlines()
-    assert all(not line.strip() or line.lstrip().startswith("#") or not line.startswith(" ") for line in rest)
-    assert after.endswith(b"\n")
-    config = load_config(path)
-    assert [a.slug for a in config.authors] == old_slugs + [
-        "soren-alund-psychotherapist", "mind-the-gap-a-counsellor-s-notebook", "the-anxious-mind", "writer",
-    ]
-
-
-def test_append_when_authors_is_not_the_last_key(tmp_path: Path):
-    path = tmp_path / "feeds.yaml"
-    path.write_text(
-        "# Writers first in this file.\n"
-        "authors:\n"
-        "  - slug: jane-doe\n"
-        "    name: Jane Doe\n"
-        "    feeds:\n"
-        "      - url: https://jane.example/feed/\n"
-        "        tags: [trauma,\n"
-        "               grief]   # a list over two lines\n"
-        "    bio: |\n"
-        "      Writes about attachment.\n"
-        "\n"
-        "\n"
-        "# Help panels come after the writers.\n"
-        "support:\n"
-        "  crisis-lines:\n"
-        "    title: Help now\n",
-        encoding="utf-8",
-    )
-    entries = '  - slug: ann\n    name: Ann\n    feeds:\n      - url: https://ann.example/feed\n'
-    append_to_feeds_yaml(path, entries)
-    assert path.read_text(encoding="utf-8") == (
-        "# Writers first in this file.\n"
-        "authors:\n"
-        "  - slug: jane-doe\n"
-        "    name: Jane Doe\n"
-        "    feeds:\n"
-        "      - url: https://jane.example/feed/\n"
-        "        tags: [trauma,\n"
-        "               grief]   # a list over two lines\n"
-        "    bio: |\n"
-        "      Writes about attachment.\n"
-        "\n"
-        "  - slug: ann\n"
-        "    name: Ann\n"
-        "    feeds:\n"
-        "      - url: https://ann.example/feed\n"
-        "\n"
-        "\n"
-        "# Help panels come after the writers.\n"
-        "support:\n"
-        "  crisis-lines:\n"
-        "    title: Help now\n"
-    )
-    config = load_config(path)
-    assert [a.slug for a in config.authors] == ["jane-doe", "ann"]
-    assert config.authors[0].bio == "Writes about attachment."
-
-
-@pytest.mark.parametrize("ending", ["\n", ""], ids=["newline", "no-newline"])
-def test_append_to_a_file_without_authors(tmp_path: Path, ending: str):
-    path = tmp_path / "feeds.yaml"
-    path.write_text("site:\n  title: Test Writers\n# the end" + ending, encoding="utf-8")
-    append_to_feeds_yaml(path, new_entries())
-    text = path.read_text(encoding="utf-8")
-    assert text == "site:\n  title: Test Writers\n# the end\n\nauthors:\n" + new_entries().removesuffix("\n") + ending
-    assert len(load_config(path).authors) == 4
-
-
-def test_append_to_an_unindented_list_with_crlf_line_ends(tmp_path: Path):
-    path = tmp_path / "feeds.yaml"
-    path.write_bytes(b"authors:\r\n- slug: jane\r\n  name: Jane\r\n  feeds:\r\n  - url: https://jane.example/feed\r\n")
-    append_to_feeds_yaml(path, "  - slug: ann\n    name: Ann\n    feeds:\n      - url: https://ann.example/feed\n")
-    assert path.read_bytes() == (
-        b"authors:\r\n- slug: jane\r\n  name: Jane\r\n  feeds:\r\n  - url: https://jane.example/feed\r\n"
-        b"\r\n- slug: ann\r\n  name: Ann\r\n  feeds:\r\n    - url: https://ann.example/feed\r\n"
-    )
-    assert [a.slug for a in load_config(path).authors] == ["jane", "ann"]
-
-
-@pytest.mark.parametrize(
-    "before, after",
-    [
-        ("authors: []   # none yet\nsupport: {}\n", "authors:   # none yet\n{new}support: {{}}\n"),
-        ("authors:\n\nsupport: {}\n", "authors:\n{new}\nsupport: {{}}\n"),
-        ("site: {}\nauthors: ~", "site: {{}}\nauthors:\n{new_unterminated}"),
-    ],
-    ids=["empty-flow-list", "bare-key", "null-at-end-of-file"],
-)
-def test_append_to_an_empty_authors_value(tmp_path: Path, before: str, after: str):
-    entries = "  - slug: ann\n    name: Ann\n    feeds:\n      - url: https://ann.example/feed\n"
-    path = tmp_path / "feeds.yaml"
-    path.write_text(before, encoding="utf-8")
-    append_to_feeds_yaml(path, entries)
-    assert path.read_text(encoding="utf-8") == after.format(new=entries, new_unterminated=entries.removesuffix("\n"))
-    assert [a.slug for a in load_config(path).authors] == ["ann"]
-
-
-def test_append_refuses_a_flow_list_and_leaves_the_file_alone(tmp_path: Path):
-    path = tmp_path / "feeds.yaml"
-    original = "authors: [{slug: jane, name: Jane, feeds: [{url: 'https://jane.example/feed'}]}]\n"
-    path.write_text(original, encoding="utf-8")
-    with pytest.raises(ValueError, match="not a block list"):
-        append_to_feeds_yaml(path, new_entries())
-    assert path.read_text(encoding="utf-8") == original
-    assert os.listdir(tmp_path) == ["feeds.yaml"]
-
-
-def test_append_keeps_the_file_mode_and_leaves_no_temporary_file(tmp_path: Path):
-    path = tmp_path / "feeds.yaml"
-    path.write_text("authors:\n", encoding="utf-8")
-    path.chmod(0o640)
-    append_to_feeds_yaml(path, new_entries())
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert os.listdir(tmp_path) == ["feeds.yaml"]
-    assert len(load_config(path).authors) == 4
+    written = run_aggregator("import-opml", opml, "--write", "--folders", "ignore")
+    assert written.stdout == f"Added 6 writers to {path.name}; run `aggregator sync` to apply.\n"
+    before, after = hand.read_bytes(), path.read_bytes()
+    # The writers went in as one block after the last writer's last line; not one byte else moved.
+    at = before.index(b"# trailing comment of the list")
+    assert after.startswith(before[:at].rstrip(b"\n")) and after.endswith(before[at:])
+    assert b"tags:" not in after[len(before[:at]) : -len(before[at:])]
+    assert len(load_config(path).authors) == 8
+    assert run_aggregator("import-opml", opml, "--write").stdout == "Nothing new to import.\n"

@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
 from aggregator import reading, search, store
 from aggregator.config import SiteConfig, site_from_settings
-from aggregator.opml import export_opml
+from aggregator.opml import ExportFeed, ExportWriter, export_opml
 from aggregator.tagging import tag_slug
 from aggregator.web import db_session, health, notes, preferences, status, syndication
 from aggregator.web.summaries import summary
@@ -337,21 +337,18 @@ def feed_author(slug: str, kind: str) -> Response:
 
 @blueprint.get("/opml.xml")
 def opml() -> Response:
-    """The subscription list: every listed writer and their feeds, as OPML 2.0."""
+    """The subscription list: every feed the public can subscribe to, writer by writer, as OPML 2.0."""
     session = db_session()
     current = site()
     writers = []
     for author_view, _, _ in reading.list_authors(session):
-        feeds = reading.author_feeds(session, author_view.id)
-        writers.append(
-            (
-                author_view.slug,
-                author_view.name,
-                author_view.homepage,
-                [(feed.moved_to or feed.location, feed.title, feed.site_url or author_view.homepage) for feed in feeds],
-            )
+        feeds = tuple(
+            ExportFeed(source=feed.source, url=feed.moved_to or feed.location, title=feed.title, html_url=feed.site_url, type=feed.type)
+            for feed in reading.author_feeds(session, author_view.id)
+            if feed.gone_at is None
         )
-    body = export_opml(title=f"{current.title}: the writers", owner_url=current.base_url, date=datetime.now(UTC), authors=writers)
+        writers.append(ExportWriter(author_view.slug, author_view.name, author_view.homepage, feeds))
+    body = export_opml(title=f"{current.title}: the writers", owner_url=current.base_url, date=datetime.now(UTC), writers=writers)
     return Response(body, mimetype="text/x-opml")
 
 
