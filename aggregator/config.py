@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from aggregator.boilerplate import curator_rule
-from aggregator.identity import feed_identity
 from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
+from aggregator.topics import TOPIC_KEYS, Vocabulary, read_topics
 
 DEFAULT_CONFIG_PATH = "feeds.yaml"
 BASE_URL_VARIABLE = "AGGREGATOR_BASE_URL"
@@ -192,6 +192,7 @@ class Config:
     content_notes: dict[str, ContentNote] = field(default_factory=dict)  # tag slug -> note
     support: dict[str, SupportPanel] = field(default_factory=dict)
     authors: tuple[AuthorConfig, ...] = ()
+    topics: Vocabulary = field(default_factory=Vocabulary)  # tags.topics, tags.topics_only, tags.rules
 
     @property
     def feeds(self) -> list[tuple[AuthorConfig, FeedConfig]]:
@@ -448,14 +449,16 @@ class _Reader:
         top = self.mapping(root, "the file", ("site", "defaults", "tags", "support", "authors"), required=("authors",))
         site = self.read_site(top.get("site"))
         schedule = self.read_schedule(top.get("defaults"))
-        tags = self.mapping(top["tags"], "tags", ("aliases", "content_notes")) if "tags" in top else {}
+        tags = self.mapping(top["tags"], "tags", ("aliases", "content_notes", *TOPIC_KEYS)) if "tags" in top else {}
         aliases = self.read_aliases(tags.get("aliases"))
         support = self.read_support(top.get("support"))
         content_notes = self.read_content_notes(tags.get("content_notes"), aliases, support)
         authors = self.read_authors(top.get("authors"))
+        # Last: the topics' aliases join tags.aliases, and topics_only checks every tag named above.
+        topics, aliases = read_topics(self, tags, aliases, content_notes, authors)
         return Config(
             path=path, site=site, schedule=schedule, aliases=aliases,
-            content_notes=content_notes, support=support, authors=authors,
+            content_notes=content_notes, support=support, authors=authors, topics=topics,
         )
 
     def read_schedule(self, node: yaml.Node | None) -> ScheduleConfig:
@@ -620,7 +623,7 @@ class _Reader:
                     feed = self.read_feed(feed_node)
                     if feed is None:
                         continue
-                    identity = feed_identity(feed.source)
+                    identity = _identity(feed.source)
                     if identity in feed_lines:
                         self.error(feed_node, f"duplicate feed {feed.source} (first listed on line {feed_lines[identity]})")
                         continue
@@ -806,3 +809,11 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; expected one of: {', '.join(choices)}" if choices else ""
+
+
+def _identity(source: str) -> str:
+    """Compare feed URLs the way servers do: scheme and host are case-blind."""
+    parts = urlsplit(source)
+    if parts.scheme in ("http", "https"):
+        return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return source

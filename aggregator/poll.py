@@ -28,6 +28,7 @@ from aggregator.db import transaction
 from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
 from aggregator.parse import ParsedEnclosure, ParsedEntry, ParsedFeed, ParseError, parse_feed
 from aggregator.tagging import declared_notes, entry_tags
+from aggregator.topics import load_vocabulary
 
 log = logging.getLogger("aggregator.poll")
 # Longer links are not stored: no post needs one, and they bloat indexes.
@@ -129,6 +130,7 @@ class Poller:
         with sessions() as session:
             site = store.load_setting(session, store.SITE_KEY, {})
             self.aliases: dict[str, str] = store.load_setting(session, store.ALIASES_KEY, {})
+            self.topics = load_vocabulary(session)
             known = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
         self.schedule = ScheduleConfig(**{k: v for k, v in known.items() if k in ScheduleConfig.__dataclass_fields__})
         self.fetcher = Fetcher(
@@ -422,7 +424,9 @@ class Poller:
                     content_hash=content_hash,
                     published_at=entry.published,
                     updated_at=entry.updated,
-                    tags=tuple(tags),
+                    # Keyword rules read the cleaned text, as they do over stored posts
+                    # when they change; they are not in the content hash for that reason.
+                    tags=self.topics.tag(tags, title, content.text),
                     enclosures=_checked_enclosures(entry),
                 )
             )

@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Tag
+from aggregator.topics import shown_tags
 
 PAGE_SIZE = 30
 _TITLES = {"dr", "mr", "mrs", "ms", "mx", "prof", "rev"}
@@ -238,7 +239,8 @@ def author_feeds(session: Session, author_id: int) -> list[Feed]:
 
 def get_tag(session: Session, slug: str) -> TagView | None:
     tag = session.scalar(select(Tag).where(Tag.slug == slug))
-    return TagView(tag.slug, tag.name) if tag else None
+    curated = shown_tags(session)  # with topics_only, a category that is no topic has no page
+    return TagView(tag.slug, tag.name) if tag and (curated is None or tag.slug in curated) else None
 
 
 def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
@@ -246,7 +248,8 @@ def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
     if not slugs:
         return []
     found = {tag.slug: TagView(tag.slug, tag.name) for tag in session.scalars(select(Tag).where(Tag.slug.in_(slugs)))}
-    return [found[slug] for slug in dict.fromkeys(slugs) if slug in found]
+    curated = shown_tags(session)
+    return [found[slug] for slug in dict.fromkeys(slugs) if slug in found and (curated is None or slug in curated)]
 
 
 def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[TagView, int]]:
@@ -273,7 +276,12 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
         for tag_id, n in hidden:
             counts[tag_id] -= n
     names = {tag.id: tag for tag in session.scalars(select(Tag).where(Tag.id.in_([i for i, n in counts.items() if n > 0])))}
-    views = [(TagView(names[i].slug, names[i].name), n) for i, n in counts.items() if n > 0 and i in names]
+    curated = shown_tags(session)
+    views = [
+        (TagView(names[i].slug, names[i].name), n)
+        for i, n in counts.items()
+        if n > 0 and i in names and (curated is None or names[i].slug in curated)
+    ]
     return sorted(views, key=lambda pair: (-pair[1], pair[0].slug))
 
 
@@ -322,8 +330,10 @@ def tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, 
         .order_by(Tag.slug)
     )
     found: dict[int, list[TagView]] = defaultdict(list)
+    curated = shown_tags(session)
     for entry_id, slug, name in rows:
-        found[entry_id].append(TagView(slug, name))
+        if curated is None or slug in curated:
+            found[entry_id].append(TagView(slug, name))
     return {entry_id: tuple(tags) for entry_id, tags in found.items()}
 
 

@@ -31,6 +31,9 @@ ALIASES_KEY = "tag_aliases"
 NOTES_KEY = "content_notes"
 SCHEDULE_KEY = "schedule"
 SUPPORT_KEY = "support_panels"
+# The curated topics (with topics_only) and the keyword rules (see aggregator.topics).
+TOPICS_KEY = "tag_topics"
+RULES_KEY = "tag_rules"
 # Whether the last edit of feeds.yaml was taken or refused, and when the
 # last good one was synced (see aggregator.sync.ConfigState).
 CONFIG_STATE_KEY = "config_state"

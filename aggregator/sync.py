@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import AuthorConfig, Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
+from aggregator.topics import sync_topics
 from aggregator.store import (
     ALIASES_KEY,
     CONFIG_STATE_KEY,
@@ -80,6 +81,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SYNC_LOCK_ID})
     report = apply(session, plan_sync(config, read_current(session)), now)
+    sync_topics(session, config, report)
     _store_config_state(session, ConfigState("accepted", last_good_at=now.isoformat(timespec="seconds")))
     return report
 
