@@ -394,6 +394,120 @@ def import_opml(opml_file: Path, write: bool, folders: str, config_path: Path | 
 
 
 @cli.command()
+@click.argument("url")
+@click.option("--author", "author_slug", help="The writer's slug: an existing writer gets the feed, else a new one is made.")
+@click.option("--name", help="A new writer's name (default: the feed's title).")
+@click.option("--tag", "tags", multiple=True, help="A tag for every post of the feed; repeat for more.")
+@click.option("--write", is_flag=True, help="Append the block to the feeds file (its comments are kept).")
+@config_option
+def add(url: str, author_slug: str | None, name: str | None, tags: tuple[str, ...], write: bool, config_path: Path | None) -> None:
+    """Find the feeds of a writer's site (or take a feed's URL) and print its feeds.yaml block.
+
+    Reads each feed found once and shows its title, posts, newest post and
+    categories. With --write, appends the block to the feeds file.
+    """
+    from aggregator.discover import DiscoveryError, discover, new_feed, new_writer
+    from aggregator.feeds_file import FeedsFile, FeedsFileError, render_authors, render_feeds
+    from aggregator.fetch import Fetcher
+    from aggregator.identity import feed_identity
+
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    existing = next((author for author in config.authors if author.slug == author_slug), None)
+    if existing is not None and name:
+        raise click.UsageError(f"'{author_slug}' is listed already, with the name {existing.name!r}; leave --name out")
+    try:
+        with Fetcher(site_url=config.site.base_url) as fetcher:
+            found = discover(url, fetcher)
+    except DiscoveryError as exc:
+        raise click.ClickException(str(exc)) from None
+    best = found.best()
+    click.echo(f"{len(found.feeds)} feed{'s' if len(found.feeds) != 1 else ''} at {url}" + (f" ({found.page_title})" if found.page_title else "") + ":")
+    for feed in found.feeds:
+        click.echo(f"  {'*' if feed is best else ' '} {feed.url}")
+        for line in feed.describe():
+            click.echo(f"      {line}")
+    if found.tried:
+        click.echo(f"  Not feeds ({len(found.tried)}): " + "; ".join(f"{address} ({why})" for address, why in found.tried))
+    if best is None:
+        click.echo("No feed found; ask the writer for their feed's address and run `aggregator add` with it.", err=True)
+        sys.exit(1)
+    listed = {feed_identity(feed.source): author.slug for author, feed in config.feeds}
+    already = listed.get(feed_identity(best.url)) or listed.get(feed_identity(url))
+    if already:
+        click.echo(f"{best.url} is listed already, under '{already}' in {path}; nothing to add.", err=True)
+        sys.exit(1)
+    if existing is not None:
+        click.echo(f"\n# Under '{existing.slug}', in its 'feeds:' list:")
+        block = render_feeds([new_feed(best, tags)])
+    else:
+        writer = new_writer(found, best, {a.slug for a in config.authors}, slug=author_slug, name=name, tags=tags)
+        click.echo("\n# Paste under 'authors:' in feeds.yaml, and check the name and slug:")
+        block = render_authors([writer])
+    click.echo(block.rstrip("\n"))
+    if not write:
+        return
+    try:
+        edit = FeedsFile(path)
+        if existing is not None:
+            edit.add_feeds(existing.slug, [new_feed(best, tags)])
+        else:
+            edit.add_authors([writer])
+        edit.save()
+    except FeedsFileError as exc:
+        raise click.ClickException(f"nothing was written: {exc}") from None
+    who = f"the writer '{existing.slug}'" if existing is not None else f"a new writer '{writer.slug}'"
+    click.echo(f"\nAdded {best.url} for {who} to {path}; run `aggregator sync` to apply.")
+
+
+@cli.command()
+@click.option("--write", is_flag=True, help="Make the changes in the feeds file (its comments are kept).")
+@config_option
+def fix(write: bool, config_path: Path | None) -> None:
+    """Apply what polling learnt to the feeds file: moved feeds get their new url, gone ones are commented out.
+
+    A feed gone (410) or failing for 30 days is commented out in place, with
+    the date and the reason. Without --write, prints the change as a diff.
+    """
+    from aggregator.feeds_file import FeedsFile, FeedsFileError
+    from aggregator.fixes import apply_fixes, load_facts, plan_fixes
+
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    url = database_url(path)
+    if (file := sqlite_file(url)) is not None and not file.exists():
+        click.echo("Nothing to fix: no feed has been polled yet (there is no database).")
+        return
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            facts = load_facts(session)
+    except SQLAlchemyError as exc:
+        raise OperatorError(describe_database_error(url, exc)) from None
+    finally:
+        engine.dispose()
+    now = utcnow()
+    fixes = plan_fixes(config.feeds, facts, now)
+    if not fixes:
+        click.echo("Nothing to fix: no listed feed moved, went away or has failed for 30 days.")
+        return
+    try:
+        edit = FeedsFile(path)
+        apply_fixes(edit, fixes, now)
+        if write:
+            edit.save()
+    except FeedsFileError as exc:
+        raise click.ClickException(f"nothing was written: {exc}") from None
+    for item in fixes:
+        click.echo(item.describe(), err=True)
+    if write:
+        click.echo(f"Fixed {len(fixes)} feed{'s' if len(fixes) != 1 else ''} in {path}; run `aggregator sync` to apply.")
+    else:
+        click.echo(edit.diff(), nl=False)
+        click.echo("Run `aggregator fix --write` to make these changes.", err=True)
+
+
+@cli.command()
 @config_option
 def status(config_path: Path | None) -> None:
     """Print every feed's health, sick feeds first (as /status shows it)."""
