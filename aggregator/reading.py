@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, aliased, defer
 
-from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Tag
+from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, PurgedEntry, Tag
+from aggregator.tagging import tag_slug
 from aggregator.topics import shown_tags
 
 PAGE_SIZE = 30
@@ -42,6 +43,17 @@ class AuthorView:
     homepage: str | None
     avatar: str | None = None
     links: tuple[tuple[str, str], ...] = ()
+    pronouns: str | None = None
+    credentials: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+    populations: tuple[str, ...] = ()
+    location: str | None = None
+    noindex: bool = False  # the writer's own wish; a feed of theirs may ask it too
+
+    @property
+    def modality_links(self) -> tuple[tuple[str, str], ...]:
+        """(slug, name) of each modality: /authors?modality=<slug> lists the writers who practise it."""
+        return tuple((slug, name) for name in self.modalities if (slug := tag_slug(name)))
 
     @property
     def initials(self) -> str:
@@ -108,6 +120,12 @@ class EntryView:
     is_teaser: bool = False
     declared_notes: tuple[str, ...] = ()  # tag slugs the author marked "cw:"
     enclosures: tuple[EnclosureView, ...] = ()
+    # The writer's wishes for this post (from its feed): how much of it is
+    # shown here and in output feeds, whether search engines may index its
+    # page, and the license line shown with it.
+    display: str = "full"
+    noindex: bool = False
+    license: str | None = None
 
     @property
     def reading_minutes(self) -> int:
@@ -143,9 +161,49 @@ class Cursor:
         return cls(moment, int(match.group(2)))
 
 
+# The writer's wishes for a post, read from the feed row every list joins.
+WISH_COLUMNS = (Feed.display, Feed.noindex, Feed.license)
+
+
 def visible(statement: Select) -> Select:
-    """Narrow a statement over entries to those of feeds still listed that their source still lists."""
-    return statement.join(Feed, Entry.feed_id == Feed.id).where(Feed.retired_at.is_(None), Entry.withdrawn_at.is_(None))
+    """Narrow a statement over entries to those the site shows.
+
+    Those of feeds still listed, that their source still lists, that their
+    writer did not take down (`hide:`) nor date before what they share
+    (`since:`), and each post once: of one writer's copies of a link (a post
+    in their blog and their newsletter), the first stored that is shown.
+    """
+    return statement.join(Feed, Entry.feed_id == Feed.id).where(shown())
+
+
+def shown():
+    """The condition of `visible`, over Entry and its joined Feed."""
+    return and_(_shown_alone(Entry, Feed), ~_earlier_copy())
+
+
+def _shown_alone(entry, feed):
+    return and_(
+        feed.retired_at.is_(None),
+        entry.withdrawn_at.is_(None),
+        entry.hidden_at.is_(None),
+        or_(feed.since.is_(None), entry.sort_time >= feed.since),
+    )
+
+
+def _earlier_copy():
+    """A condition: another of the writer's feeds carries this entry's link, in an entry stored earlier that is shown."""
+    twin, twin_feed = aliased(Entry, name="twin"), aliased(Feed, name="twin_feed")
+    return exists(
+        select(twin.id)
+        .join(twin_feed, twin.feed_id == twin_feed.id)
+        .where(
+            twin.author_id == Entry.author_id,
+            twin.url == Entry.url,
+            twin.id < Entry.id,
+            twin.feed_id != Entry.feed_id,
+            _shown_alone(twin, twin_feed),
+        )
+    )
 
 
 def list_entries(
@@ -159,7 +217,7 @@ def list_entries(
     with_content: bool = False,
 ) -> EntryPage:
     """Newest entries first, narrowed to those with every tag in `tags`."""
-    statement = narrowed(session, visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)), tags, exclude)
+    statement = narrowed(session, visible(select(Entry, Author, *WISH_COLUMNS).join(Author, Entry.author_id == Author.id)), tags, exclude)
     if statement is None:
         return EntryPage([], None)
     if author_id is not None:
@@ -174,11 +232,11 @@ def list_entries(
     rows = session.execute(statement).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
-    tags_by_entry = tags_of(session, [entry.id for entry, _ in rows])
-    files = enclosures_of(session, [entry.id for entry, _ in rows])
+    tags_by_entry = tags_of(session, [row[0].id for row in rows])
+    files = enclosures_of(session, [row[0].id for row in rows])
     views = [
-        entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content, files.get(entry.id, ()))
-        for entry, author in rows
+        entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content, files.get(entry.id, ()), wishes)
+        for entry, author, *wishes in rows
     ]
     next_cursor = Cursor(views[-1].sort_time, views[-1].id).encode() if has_more and views else None
     return EntryPage(views, next_cursor)
@@ -188,13 +246,39 @@ def get_entry(session: Session, entry_id: int) -> EntryView | None:
     if not 0 < entry_id <= MAX_ID:
         return None  # beyond what the id column holds: no such entry
     row = session.execute(
-        visible(select(Entry, Author).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
+        visible(select(Entry, Author, *WISH_COLUMNS).join(Author, Entry.author_id == Author.id)).where(Entry.id == entry_id)
     ).first()
     if row is None:
         return None
-    entry, author = row
+    entry, author, *wishes = row
     tags = tags_of(session, [entry.id]).get(entry.id, ())
-    return entry_view(entry, author, tags, with_content=True, enclosures=enclosures_of(session, [entry.id]).get(entry.id, ()))
+    files = enclosures_of(session, [entry.id]).get(entry.id, ())
+    return entry_view(entry, author, tags, with_content=True, enclosures=files, wishes=wishes)
+
+
+def unshown_entry(session: Session, entry_id: int) -> str | int | None:
+    """Why a stored (or purged) post is not shown, for its page: "purged", "hidden",
+    "before since", or the id of the copy of it that is shown; None when none of these."""
+    if not 0 < entry_id <= MAX_ID:
+        return None
+    if session.get(PurgedEntry, entry_id) is not None:
+        return "purged"
+    row = session.execute(
+        select(Entry.hidden_at, Entry.sort_time, Entry.url, Entry.author_id, Feed.since)
+        .join(Feed, Entry.feed_id == Feed.id)
+        .where(Entry.id == entry_id)
+    ).first()
+    if row is None:
+        return None
+    if row.hidden_at is not None:
+        return "hidden"
+    if row.since is not None and row.sort_time < row.since:
+        return "before since"
+    if row.url is None:
+        return None
+    return session.scalar(
+        visible(select(Entry.id)).where(Entry.author_id == row.author_id, Entry.url == row.url).order_by(Entry.id).limit(1)
+    )
 
 
 def retired_entry(session: Session, entry_id: int) -> tuple[str, str | None, bool] | None:
@@ -266,11 +350,11 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
         # feeds (usually none) are then taken off. Joining each tagging to its
         # wide entry row instead costs a hundred times more at 100,000 entries.
         counts = dict(session.execute(select(EntryTag.tag_id, func.count()).group_by(EntryTag.tag_id)).all())
-        retired = select(Feed.id).where(Feed.retired_at.is_not(None))
         hidden = session.execute(
             select(EntryTag.tag_id, func.count())
             .join(Entry, Entry.id == EntryTag.entry_id)
-            .where(or_(Entry.feed_id.in_(retired), Entry.withdrawn_at.is_not(None)))
+            .join(Feed, Entry.feed_id == Feed.id)
+            .where(~shown())
             .group_by(EntryTag.tag_id)
         )
         for tag_id, n in hidden:
@@ -354,17 +438,32 @@ def enclosures_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[Enc
 
 def _author_view(author: Author) -> AuthorView:
     links = tuple((label, url) for label, url in (author.links or []))
-    return AuthorView(author.id, author.slug, author.name, author.bio or "", author.homepage, author.avatar, links)
+    return AuthorView(
+        author.id, author.slug, author.name, author.bio or "", author.homepage, author.avatar, links,
+        pronouns=author.pronouns, credentials=tuple(author.credentials or ()), modalities=tuple(author.modalities or ()),
+        populations=tuple(author.populations or ()), location=author.location, noindex=bool(author.noindex),
+    )  # fmt: skip
 
 
 def entry_view(
-    entry: Entry, author: Author, tags: tuple[TagView, ...], with_content: bool, enclosures: tuple[EnclosureView, ...] = ()
+    entry: Entry,
+    author: Author,
+    tags: tuple[TagView, ...],
+    with_content: bool,
+    enclosures: tuple[EnclosureView, ...] = (),
+    wishes: Sequence = (),
 ) -> EntryView:
+    """The post as the site shows it; `wishes` are its feed's WISH_COLUMNS (display, noindex, license).
+
+    A writer who asked for excerpts or titles only has the rest left out
+    here, so that no page or output feed can show it.
+    """
+    display, noindex, license = wishes or ("full", False, None)
     return EntryView(
         id=entry.id,
         title=entry.title,
         url=entry.url,
-        summary_text=entry.summary_text,
+        summary_text=entry.summary_text if display != "title" else "",
         sort_time=entry.sort_time,
         published_at=entry.published_at,
         updated_at=entry.updated_at,
@@ -372,11 +471,14 @@ def entry_view(
         author_name=entry.author_name,
         tags=tags,
         guid=entry.guid,
-        content_html=entry.content_html if with_content else "",
+        content_html=entry.content_html if with_content and display == "full" else "",
         word_count=entry.word_count,
         is_teaser=entry.is_teaser,
         declared_notes=tuple(entry.content_notes or ()),
-        enclosures=enclosures,
+        enclosures=enclosures if display == "full" else (),
+        display=display,
+        noindex=bool(noindex),
+        license=license,
     )
 
 

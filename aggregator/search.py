@@ -40,8 +40,8 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, func, literal_column, select, text
 from sqlalchemy.orm import Session, defer
 
-from aggregator.models import Author, Entry
-from aggregator.reading import EntryView, enclosures_of, entry_view, narrowed, tags_of, visible
+from aggregator.models import Author, Entry, Feed
+from aggregator.reading import WISH_COLUMNS, EntryView, enclosures_of, entry_view, narrowed, tags_of, visible
 
 MAX_QUERY_LENGTH = 200
 MAX_RESULTS = 50
@@ -136,15 +136,14 @@ def search(
         rows = _postgres(session, tsquery_text(parsed), tags, exclude, limit)
     else:
         rows = _sqlite(session, fts5_match(parsed), tags, exclude, limit)
-    ids = [entry.id for entry, _, _ in rows]
+    ids = [row[0].id for row in rows]
     tags_by_entry, enclosures = tags_of(session, ids), enclosures_of(session, ids)
-    return [
-        SearchHit(
-            entry_view(entry, author, tags_by_entry.get(entry.id, ()), with_content=False, enclosures=enclosures.get(entry.id, ())),
-            _highlight(snippet),
-        )
-        for entry, author, snippet in rows
-    ]
+    hits = []
+    for entry, author, snippet, *wishes in rows:
+        view = entry_view(entry, author, tags_by_entry.get(entry.id, ()), False, enclosures.get(entry.id, ()), wishes)
+        # A writer who shares titles only has no words of theirs quoted.
+        hits.append(SearchHit(view, _highlight(snippet if view.display != "title" else "")))
+    return hits
 
 
 def fts5_match(query: SearchQuery) -> str:
@@ -182,7 +181,7 @@ def _sqlite(session: Session, match: str, tags, exclude, limit: int) -> list:
         ).scalars().all()
         order = {entry_id: position for position, entry_id in enumerate(best)}
         statement = (
-            visible(select(Entry, Author).join(Author, Entry.author_id == Author.id))
+            visible(select(Entry, Author, *WISH_COLUMNS).join(Author, Entry.author_id == Author.id))
             .where(Entry.id.in_(best))
             .options(defer(Entry.content_html), defer(Entry.content_text))
         )
@@ -201,10 +200,10 @@ def _sqlite(session: Session, match: str, tags, exclude, limit: int) -> list:
                 f"SELECT rowid, snippet(entries_fts, 1, '{_START}', '{_STOP}', ' … ', 28) FROM entries_fts "
                 "WHERE entries_fts MATCH :match AND rowid IN (SELECT value FROM json_each(:ids))"
             ),
-            {"match": match, "ids": json.dumps([entry.id for entry, _ in rows])},
+            {"match": match, "ids": json.dumps([row[0].id for row in rows])},
         ).all()
     )
-    return [(entry, author, snippets.get(entry.id)) for entry, author in rows]
+    return [(entry, author, snippets.get(entry.id), *wishes) for entry, author, *wishes in rows]
 
 
 def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
@@ -228,9 +227,10 @@ def _postgres(session: Session, query: str, tags, exclude, limit: int) -> list:
         f"StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=12, MaxFragments=2, FragmentDelimiter=' … '",
     )
     statement = (
-        select(Entry, Author, headline)
+        select(Entry, Author, headline, *WISH_COLUMNS)
         .join(ranked, ranked.c.id == Entry.id)
         .join(Author, Entry.author_id == Author.id)
+        .join(Feed, Entry.feed_id == Feed.id)
         .order_by(ranked.c.rank.desc(), Entry.sort_time.desc())
     )
     return session.execute(statement).all()

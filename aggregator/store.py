@@ -25,6 +25,7 @@ from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Setting,
 from aggregator.parse import ParsedEnclosure
 from aggregator.resilience import local_process_has_ended
 from aggregator.tagging import Tag as TagName
+from aggregator.writers import hide_taken_down
 
 SITE_KEY = "site"
 ALIASES_KEY = "tag_aliases"
@@ -201,6 +202,7 @@ def save_entries(
         _replace_entry_tags(session, entry_id, [tag_ids[tag.slug] for tag in entry.tags])
         written[entry_id] = entry
     _replace_enclosures(session, written)
+    hide_taken_down(session, feed.author_id, list(written), now)
     return StoreCounts(new=new, updated=updated, unchanged=unchanged)
 
 

@@ -23,6 +23,7 @@ from aggregator.config import AuthorConfig, Config, ConfigError, FeedConfig, loa
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
 from aggregator.topics import sync_topics
+from aggregator.writers import sync_writers
 from aggregator.store import (
     ALIASES_KEY,
     CONFIG_STATE_KEY,
@@ -82,6 +83,7 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SYNC_LOCK_ID})
     report = apply(session, plan_sync(config, read_current(session)), now)
     sync_topics(session, config, report)
+    report.changed += sync_writers(session, config, now)  # profiles, wishes, hide: aggregator.writers
     _store_config_state(session, ConfigState("accepted", last_good_at=now.isoformat(timespec="seconds")))
     return report
 

@@ -31,6 +31,11 @@ MAX_FILTER_TAGS = 5
 _HOST_HEADER = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=%-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 MAX_HOST_LENGTH = 253 + len(":65535")
 MAX_SHOWN_SLUG = 80  # of an unknown slug echoed in a 404
+UNSHOWN_REASONS = {
+    "purged": "Its writer asked for their posts to be removed from the reading room.",
+    "hidden": "Its writer asked for it to be taken down from the reading room.",
+    "before since": "Its writer shares only their newer posts here.",
+}
 
 
 def site() -> SiteConfig:
@@ -228,18 +233,38 @@ def tag(slug: str) -> str | Response:
 
 @blueprint.get("/authors")
 def authors() -> str:
-    return render_template("authors.html", authors=reading.list_authors(db_session()))
+    """Every writer with a line of who they are; ?modality=emdr keeps those who practise it."""
+    listed = reading.list_authors(db_session())
+    modalities = modality_choices(author for author, _, _ in listed)
+    wanted = tag_slug(request.args.get("modality", ""))[:MAX_SHOWN_SLUG]
+    if wanted:
+        listed = [row for row in listed if wanted in {tag_slug(m) for m in row[0].modalities}]
+    return render_template(
+        "authors.html", authors=listed, modalities=modalities, modality=wanted, modality_name=modalities.get(wanted, wanted)
+    )
+
+
+def modality_choices(authors) -> dict[str, str]:
+    """{slug: name} of every modality the writers list, by name; the first spelling met names it."""
+    found: dict[str, str] = {}
+    for author in authors:
+        for name in author.modalities:
+            found.setdefault(tag_slug(name), name)
+    return dict(sorted(((slug, name) for slug, name in found.items() if slug), key=lambda pair: pair[1].casefold()))
 
 
 @blueprint.get("/author/<slug>")
 def author(slug: str) -> str:
     author_view = _author_or_404(slug)
     session = db_session()
+    feeds = reading.author_feeds(session, author_view.id)
     return render_template(
         "author.html",
         author=author_view,
         author_tags=summary(("author-tags", author_view.id), lambda: reading.tag_counts(session, author_id=author_view.id))[:20],
-        feeds=reading.author_feeds(session, author_view.id),
+        feeds=feeds,
+        # A wish of the writer's, or of any one of their feeds, keeps their page out of search engines.
+        noindex=author_view.noindex or any(feed.noindex for feed in feeds),
         **_filtered_list(author_view.id),
     )
 
@@ -254,6 +279,13 @@ def entry(entry_id: int) -> str | Response:
             title, original, withdrawn = retired
             reason = "Its writer has unpublished it." if withdrawn else "Its writer is no longer listed here."
             return error_page(410, "This post has left the reading room", reason, post_title=title, original=original)
+        why = reading.unshown_entry(db_session(), entry_id)
+        if isinstance(why, int):
+            return redirect(url_for("pages.entry", entry_id=why), 301)  # the same post, from another of the writer's feeds
+        if why is not None:
+            # Taken down or purged at the writer's request: neither its title nor its link is repeated.
+            reason = UNSHOWN_REASONS[why]
+            return error_page(410, "This post has left the reading room", reason)
         abort(404, description="There is no such post here; it may have been removed by its author.")
     entry_notes = notes.notes_for(entry_view)
     older, newer = reading.adjacent_entries(db_session(), entry_view)

@@ -65,9 +65,22 @@ class OutputFeed:
         return " ".join(filter(None, [note and note + ".", entry.summary_text]))
 
     def content(self, entry: EntryView) -> str:
+        """The post as its writer wishes it shared: in full, an excerpt, or its title, with a link to it and their license."""
         note = self.note(entry)
         prefix = f"<p><strong>{escape(note)}</strong></p>" if note else ""
-        return prefix + entry.content_html
+        body = entry.content_html if entry.display == "full" else self.link_out(entry)
+        license = f"<p><small>{escape(entry.license)}</small></p>" if entry.license and body else ""
+        return prefix + body + license
+
+    def has_content(self, entry: EntryView) -> bool:
+        return bool(entry.content_html) or entry.display != "full"
+
+    def link_out(self, entry: EntryView) -> str:
+        """An excerpt (if the writer shares one) and a link to the whole post on their site."""
+        excerpt = f"<p>{escape(entry.summary_text)}</p>" if entry.display == "excerpt" and entry.summary_text else ""
+        writer = entry.author_name or entry.author.name
+        target = escape(entry.url or self.entry_page(entry))
+        return excerpt + f'<p><a href="{target}">Read “{escape(entry.title)}” on {escape(writer)}’s site</a></p>'
 
 
 def render(kind: str, feed: OutputFeed) -> bytes:
@@ -116,8 +129,10 @@ def atom(feed: OutputFeed) -> bytes:
             el(item, "category", term=tag.slug, label=tag.name, scheme=f"{feed.base_url}/tag/")
         if feed.summary(entry):
             el(item, "summary", feed.summary(entry), type="text")
-        if entry.content_html:
+        if feed.has_content(entry):
             el(item, "content", feed.content(entry), type="html")
+        if entry.license:
+            el(item, "rights", entry.license)
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
@@ -153,8 +168,10 @@ def rss(feed: OutputFeed) -> bytes:
             # RSS allows one enclosure per item, and asks for its length and type.
             first = entry.enclosures[0]
             el(item, "enclosure", url=first.url, length=str(first.length or 0), type=first.media_type or UNKNOWN_MEDIA_TYPE)
-        if entry.content_html:
+        if feed.has_content(entry):
             el(item, f"{{{CONTENT_NS}}}encoded", feed.content(entry))
+        if entry.license:
+            el(item, f"{{{DC_NS}}}rights", entry.license)
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
