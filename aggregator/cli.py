@@ -508,6 +508,47 @@ def fix(write: bool, config_path: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--author", "author_slug", required=True, metavar="SLUG", help="The writer, listed in feeds.yaml or no longer.")
+@click.option("--yes", is_flag=True, help="Delete without asking first.")
+@config_option
+def purge(author_slug: str, yes: bool, config_path: Path | None) -> None:
+    """Delete a writer's stored posts for good, when they withdraw their consent.
+
+    Their posts go with their topics, files and search rows; the pages of
+    those posts answer 410 Gone. Asks before it deletes, unless --yes.
+    """
+    from aggregator.purge import purge_author, purge_target
+
+    sessions = _open_database(_config_path(config_path))
+    with sessions() as session:
+        target = purge_target(session, author_slug)
+    if target is None:
+        raise click.ClickException(f"no writer '{author_slug}' was ever synced here; check the slug in feeds.yaml or in /authors")
+    posts = f"{target.posts} stored post{'s' if target.posts != 1 else ''}"
+    click.echo(f"{target.name} ({target.slug}): {posts}.")
+    if not target.posts:
+        click.echo("Nothing to delete.")
+        return
+    if not yes:
+        try:
+            confirmed = click.confirm(f"Delete the {posts} of {target.slug} for good?", default=False)
+        except click.Abort:
+            confirmed = False
+        if not confirmed:
+            click.echo("Nothing was deleted.")
+            sys.exit(1)
+    with transaction(sessions) as session:
+        deleted = purge_author(session, target.author_id, utcnow())
+    click.echo(f"Deleted {deleted} post{'s' if deleted != 1 else ''} of {target.slug}; their pages answer 410 Gone.")
+    if target.listed:
+        click.echo(
+            f"aggregator: {target.slug} is still listed in feeds.yaml, so their feeds will be read again at the next poll: "
+            "take them out of feeds.yaml to keep their posts away.",
+            err=True,
+        )
+
+
+@cli.command()
 @config_option
 def status(config_path: Path | None) -> None:
     """Print every feed's health, sick feeds first (as /status shows it)."""

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, Setting, Tag
 from aggregator.parse import ParsedEnclosure
+from aggregator.purge import unused_entry_id
 from aggregator.resilience import local_process_has_ended
 from aggregator.tagging import Tag as TagName
 from aggregator.writers import hide_taken_down
@@ -497,6 +498,7 @@ def _insert_entry(session: Session, feed: FeedState, entry: PreparedEntry, now: 
             last_changed_at=now,
             sort_time=_sort_time(entry, now),
             **_entry_values(entry, feed.author_name),
+            **unused_entry_id(session),
         )
         .on_conflict_do_nothing(index_elements=["feed_id", "key_hash"])
         .returning(Entry.id)
