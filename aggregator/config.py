@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from aggregator.boilerplate import curator_rule
+from aggregator.identity import feed_identity
 from aggregator.tagging import AliasLoop, resolve_aliases, tag_slug
 from aggregator.topics import TOPIC_KEYS, Vocabulary, read_topics
 
@@ -623,7 +624,7 @@ class _Reader:
                     feed = self.read_feed(feed_node)
                     if feed is None:
                         continue
-                    identity = _identity(feed.source)
+                    identity = feed_identity(feed.source)
                     if identity in feed_lines:
                         self.error(feed_node, f"duplicate feed {feed.source} (first listed on line {feed_lines[identity]})")
                         continue
@@ -809,11 +810,3 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; expected one of: {', '.join(choices)}" if choices else ""
-
-
-def _identity(source: str) -> str:
-    """Compare feed URLs the way servers do: scheme and host are case-blind."""
-    parts = urlsplit(source)
-    if parts.scheme in ("http", "https"):
-        return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
-    return source
