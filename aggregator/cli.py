@@ -409,11 +409,13 @@ def add(url: str, author_slug: str | None, name: str | None, tags: tuple[str, ..
     from aggregator.discover import DiscoveryError, discover, new_feed, new_writer
     from aggregator.feeds_file import FeedsFile, FeedsFileError, render_authors, render_feeds
     from aggregator.fetch import Fetcher
-    from aggregator.identity import feed_identity
+    from aggregator.identity import AUTHOR_SLUG, feed_identity
 
     path = _config_path(config_path)
     config = _load_config_or_exit(path)
     existing = next((author for author in config.authors if author.slug == author_slug), None)
+    if author_slug and not AUTHOR_SLUG.fullmatch(author_slug):
+        raise click.UsageError(f"--author {author_slug!r}: a slug is lower-case letters, digits and hyphens, like jane-doe")
     if existing is not None and name:
         raise click.UsageError(f"'{author_slug}' is listed already, with the name {existing.name!r}; leave --name out")
     try:

@@ -69,7 +69,9 @@ class FoundFeed:
     def describe(self) -> list[str]:
         title = f' "{self.title}"' if self.title else ""
         newest = f", newest {self.newest:%Y-%m-%d}" if self.newest else ""
-        lines = [f"{self.kind}{title}: {self.entries} post{'s' if self.entries != 1 else ''}{newest}"]
+        # A Wagtail site counts every page it lists (home and index pages too).
+        unit = "page" if self.feed_type == "wagtail" else "post"
+        lines = [f"{self.kind}{title}: {self.entries} {unit}{'s' if self.entries != 1 else ''}{newest}"]
         if self.categories:
             lines.append("categories: " + ", ".join(self.categories))
         lines.append(f"found: {self.found_by}")

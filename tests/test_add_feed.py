@@ -190,3 +190,8 @@ def test_add_says_when_it_finds_nothing(run_aggregator, serve_site, feeds_file: 
 def test_name_is_for_new_writers_only(run_aggregator, feeds_file: Path):
     result = run_aggregator("add", "http://127.0.0.1:9/", "--author", "jane-doe", "--name", "Jane", check=False)
     assert result.returncode == 2 and "'jane-doe' is listed already" in result.stderr
+
+
+def test_a_new_writers_slug_must_be_one(run_aggregator, feeds_file: Path):
+    result = run_aggregator("add", "http://127.0.0.1:9/", "--author", "Jane Doe", check=False)
+    assert result.returncode == 2 and "a slug is lower-case letters, digits and hyphens" in result.stderr
