@@ -19,7 +19,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aggregator import __version__, reading, store
+from aggregator import __version__, reading, store, topics
 from aggregator.config import Config, ConfigError, base_url_from_environment, default_config_path, load_config
 from aggregator.db import (
     database_url, describe_database_error, is_missing_database, make_engine, migrate, session_factory, sqlite_file, transaction,
@@ -548,6 +548,19 @@ def purge(author_slug: str, yes: bool, config_path: Path | None) -> None:
             "take them out of feeds.yaml to keep their posts away.",
             err=True,
         )
+
+
+@cli.command()
+@click.option("--unmapped", is_flag=True, help="List the categories of stored posts that map to no topic, with their posts.")
+@config_option
+def tags(unmapped: bool, config_path: Path | None) -> None:
+    """List the topics of feeds.yaml with their posts; --unmapped, the categories that map to none."""
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    with _open_database(path)() as session:
+        lines = topics.unmapped_lines(session, config) if unmapped else topics.topic_lines(session, config)
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()

@@ -182,14 +182,31 @@ def _rules_from_settings(rules: Sequence[Mapping[str, Any]] | None) -> tuple[Key
 
 
 def load_vocabulary(session: Session) -> Vocabulary:
-    values = _settings(session, TOPICS_KEY, RULES_KEY)
-    return vocabulary_from_settings(values.get(TOPICS_KEY), values.get(RULES_KEY))
+    return _stored(session)[0]
 
 
 def shown_tags(session: Session) -> frozenset[str] | None:
     """The tag slugs readers may see, as the last sync stored them; None when every tag is shown."""
-    values = _settings(session, TOPICS_KEY, NOTES_KEY)
-    return vocabulary_from_settings(values.get(TOPICS_KEY), None).shown(values.get(NOTES_KEY) or {})
+    return _stored(session)[1]
+
+
+def _stored(session: Session) -> tuple[Vocabulary, frozenset[str] | None]:
+    """The vocabulary and the tags shown, read once per transaction of `session`.
+
+    A page asks for them in each of its lists; one query serves them all.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_CACHE_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    values = _settings(session, TOPICS_KEY, RULES_KEY, NOTES_KEY)
+    vocabulary = vocabulary_from_settings(values.get(TOPICS_KEY), values.get(RULES_KEY))
+    found = (vocabulary, vocabulary.shown(values.get(NOTES_KEY) or {}))
+    session.info[_CACHE_KEY] = (session.get_transaction(), found)
+    return found
+
+
+_CACHE_KEY = "aggregator.topics"
 
 
 def _settings(session: Session, *keys: str) -> dict[str, Any]:
@@ -454,6 +471,7 @@ def sync_topics(session: Session, config: Any, report: _Report) -> _Report:
     did to `report` and returns it.
     """
     vocabulary: Vocabulary = config.topics
+    session.info.pop(_CACHE_KEY, None)
     stored = _settings(session, TOPICS_KEY, RULES_KEY)
     topics_value, rules_value = vocabulary.settings()
     if stored.get(TOPICS_KEY, {"topics_only": False, "topics": {}}) != topics_value:
@@ -608,3 +626,30 @@ def topic_post_counts(session: Session, vocabulary: Vocabulary) -> list[tuple[To
     """Each topic with the posts on the pages that carry it, in the order of feeds.yaml."""
     counts = {slug: n for slug, _, n in tag_post_counts(session)}
     return [(topic, counts.get(slug, 0)) for slug, topic in vocabulary.topics.items()]
+
+
+def unmapped_lines(session: Session, config: Any) -> list[str]:
+    """`aggregator tags --unmapped`: the categories of stored posts that map to no topic, most used first."""
+    vocabulary: Vocabulary = config.topics
+    rows = unmapped_categories(session, vocabulary, config.aliases, config.content_notes)
+    if not rows:
+        return ["Every category of the stored posts maps to a topic."]
+    width = max(len("posts"), *(len(str(n)) for _, _, n in rows))
+    lines = [f"{'posts':>{width}}  category"]
+    lines += [f"{n:>{width}}  {name}" + (f"  ({slug})" if tag_slug(name) != slug else "") for slug, name, n in rows]
+    hidden = "; readers do not see them (topics_only: true)" if vocabulary.topics_only else ""
+    plural = "categories map" if len(rows) != 1 else "category maps"
+    lines.append(f"{len(rows)} {plural} to no topic{hidden}. Make one a topic under tags.topics, or an alias of one.")
+    return lines
+
+
+def topic_lines(session: Session, config: Any) -> list[str]:
+    """`aggregator tags`: the curated topics with the posts on the pages that carry them."""
+    vocabulary: Vocabulary = config.topics
+    if not vocabulary.topics:
+        return ["feeds.yaml names no topics (tags.topics); `aggregator tags --unmapped` lists the categories posts carry."]
+    rows = topic_post_counts(session, vocabulary)
+    width = max(len("posts"), *(len(str(n)) for _, n in rows))
+    lines = [f"{'posts':>{width}}  topic"]
+    lines += [f"{n:>{width}}  {topic.slug}" + (f"  ({topic.label})" if topic.label != topic.slug else "") for topic, n in rows]
+    return lines

@@ -17,6 +17,7 @@ from aggregator import reading, search, store
 from aggregator.config import SiteConfig, site_from_settings
 from aggregator.opml import ExportFeed, ExportWriter, export_opml
 from aggregator.tagging import tag_slug
+from aggregator.topics import load_vocabulary
 from aggregator.web import db_session, health, notes, preferences, status, syndication
 from aggregator.web.summaries import summary
 
@@ -228,7 +229,8 @@ def tag(slug: str) -> str | Response:
     tag_view = _tag_or_404(slug)
     hidden = _hidden([slug], [])
     page = reading.list_entries(db_session(), tags=[slug], exclude=hidden, before=_cursor())
-    return render_template("tag.html", tag=tag_view, page=page, hidden_views=reading.get_tags(db_session(), hidden))
+    topic = load_vocabulary(db_session()).topics.get(slug)  # a curated topic's label and description
+    return render_template("tag.html", tag=tag_view, topic=topic, page=page, hidden_views=reading.get_tags(db_session(), hidden))
 
 
 @blueprint.get("/authors")
@@ -297,11 +299,12 @@ def entry(entry_id: int) -> str | Response:
 @blueprint.route("/settings", methods=["GET", "POST"])
 def settings() -> str | Response:
     """Reading settings, kept in a cookie: no account, no JavaScript."""
-    configured = notes.configured_notes()
+    offered = preferences.topics_to_leave_out(db_session(), notes.configured_notes(), notes.hidden_topics())
     if request.method == "POST":
         response = redirect(url_for("pages.settings", saved=1), 303)
+        can_leave_out = {topic.slug for topic, _ in offered}
         for name, value in (
-            (notes.HIDE_COOKIE, notes.cookie_value([slug for slug in request.form.getlist("hide") if slug in configured])),
+            (notes.HIDE_COOKIE, notes.cookie_value([slug for slug in request.form.getlist("hide") if slug in can_leave_out])),
             (preferences.COOKIE, preferences.from_form(request.form)),
         ):
             if value:
@@ -309,12 +312,9 @@ def settings() -> str | Response:
             else:
                 response.delete_cookie(name, samesite="Lax", httponly=True)
         return response
-    topics = reading.get_tags(db_session(), list(configured))
-    known = {tag.slug for tag in topics}
-    topics += [reading.TagView(slug, slug.replace("-", " ").capitalize()) for slug in configured if slug not in known]
     return render_template(
         "settings.html",
-        topics=[(topic, configured[topic.slug]["note"]) for topic in topics],
+        topics=offered,
         hidden=set(notes.hidden_topics()),
         choices=preferences.CHOICES,
         chosen=preferences.current(),
