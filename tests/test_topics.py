@@ -239,3 +239,16 @@ def test_without_a_vocabulary_the_most_used_tags_are_offered(sessions, tmp_path,
     front = unescape(client.get("/").get_data(as_text=True))
     assert "A Slow Exhale" not in front and "What Cognitive Behavioral Therapy Is Not" not in front
     assert "Thought Records at the Kitchen Table" in front
+
+
+def test_a_new_alias_of_a_topic_gathers_stored_posts_at_the_next_poll(sessions, tmp_path, feed_server):
+    write_and_sync(sessions, tmp_path, config_text(feed_server, only=True, rules=""))
+    poll_all(sessions)
+    assert tags_by_title(sessions)["A Slow Exhale"] == {"mindfulness"}
+    text = config_text(feed_server, only=True, rules="").replace("    breathing:\n", "    breathing: {aliases: [mindfulness]}\n")
+    _, report = write_and_sync(sessions, tmp_path, text)
+    assert "topics" in report.settings_changed and "tag aliases" in report.settings_changed
+    # The aliases changed: the feed is read again in full, and its posts tagged anew.
+    assert poll_all(sessions)[0].updated == 2
+    tags = tags_by_title(sessions)
+    assert tags["A Slow Exhale"] == {"breathing"} and tags["What Cognitive Behavioral Therapy Is Not"] == {"cbt", "breathing"}
