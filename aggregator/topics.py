@@ -570,17 +570,22 @@ def retag_stored(session: Session, previous: Sequence[KeywordRule], vocabulary: 
 def _write_tag_changes(session: Session, gains: list[dict[str, int]], losses: list[tuple[int, int]]) -> None:
     if gains:
         session.execute(dialect_insert(session, EntryTag).values(gains).on_conflict_do_nothing(index_elements=["entry_id", "tag_id"]))
+    by_tag: dict[int, list[int]] = {}
     for entry_id, tag_id in losses:
-        session.execute(delete(EntryTag).where(EntryTag.entry_id == entry_id, EntryTag.tag_id == tag_id))
-    lost = sorted({entry_id for entry_id, _ in losses})
-    if lost:
-        # An empty hash matches no entry as parsed: its next full read stores it again.
-        session.execute(update(Entry).where(Entry.id.in_(lost)).values(content_hash=""))
-    _refresh_search_terms(session, sorted({gain["entry_id"] for gain in gains} | set(lost)))
+        by_tag.setdefault(tag_id, []).append(entry_id)
+    for tag_id, entry_ids in by_tag.items():
+        session.execute(delete(EntryTag).where(EntryTag.tag_id == tag_id, EntryTag.entry_id.in_(entry_ids)))
+    _rewrite_entries(session, {gain["entry_id"] for gain in gains}, {entry_id for entry_id, _ in losses})
 
 
-def _refresh_search_terms(session: Session, entry_ids: list[int]) -> None:
-    """Make the entries' search terms name their tags as they are now (see store._entry_values)."""
+def _rewrite_entries(session: Session, tagged: set[int], untagged: set[int]) -> None:
+    """Make the entries' search terms name their tags as they are now (see store._entry_values).
+
+    One UPDATE an entry: each rewrites the row's search index. An entry
+    that lost a tag also gets an empty content hash, which matches no entry
+    as parsed, so that the next full read of its feed stores it again.
+    """
+    entry_ids = sorted(tagged | untagged)
     if not entry_ids:
         return
     names: dict[int, list[str]] = {entry_id: [] for entry_id in entry_ids}
@@ -591,13 +596,13 @@ def _refresh_search_terms(session: Session, entry_ids: list[int]) -> None:
     rows = session.execute(
         select(Entry.id, Author.name, Entry.author_name).join(Author, Author.id == Entry.author_id).where(Entry.id.in_(entry_ids))
     ).all()
-    session.execute(
-        update(Entry),
-        [
-            {"id": entry_id, "search_terms": " ".join(dict.fromkeys(filter(None, (writer, author_name, *names[entry_id]))))}
-            for entry_id, writer, author_name in rows
-        ],
-    )
+    changes = []
+    for entry_id, writer, author_name in rows:
+        change = {"id": entry_id, "search_terms": " ".join(dict.fromkeys(filter(None, (writer, author_name, *names[entry_id]))))}
+        if entry_id in untagged:
+            change["content_hash"] = ""
+        changes.append(change)
+    session.execute(update(Entry), changes)
 
 
 # -- what curators and readers are told ----------------------------------------------------
