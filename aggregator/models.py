@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -176,6 +177,10 @@ class Entry(Base):
     # Taken down at the writer's request (a link under `hide:`): kept, shown
     # nowhere, and not brought back by later polls.
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Another of the writer's feeds stored this link first (a post in their
+    # blog and their newsletter): shown only while no such copy is. Lists
+    # look for the other copy for these entries alone.
+    is_copy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         UniqueConstraint("feed_id", "key_hash", name="uq_entries_feed_key"),
@@ -185,6 +190,7 @@ class Entry(Base):
         Index("ix_entries_last_changed", "last_changed_at"),
         # One post in two of a writer's feeds (blog and newsletter) is shown once.
         Index("ix_entries_author_url", "author_id", "url"),
+        Index("ix_entries_copies", "id", sqlite_where=text("is_copy = 1"), postgresql_where=text("is_copy")),
     )
 
 

@@ -165,20 +165,39 @@ class Cursor:
 WISH_COLUMNS = (Feed.display, Feed.noindex, Feed.license)
 
 
-def visible(statement: Select) -> Select:
+def visible(statement: Select, *, whole: bool = False) -> Select:
     """Narrow a statement over entries to those the site shows.
 
     Those of feeds still listed, that their source still lists, that their
     writer did not take down (`hide:`) nor date before what they share
     (`since:`), and each post once: of one writer's copies of a link (a post
     in their blog and their newsletter), the first stored that is shown.
+    `whole`: the statement reads every entry (a count), not a page of them.
     """
-    return statement.join(Feed, Entry.feed_id == Feed.id).where(shown())
+    return statement.join(Feed, Entry.feed_id == Feed.id).where(shown(whole=whole))
 
 
-def shown():
-    """The condition of `visible`, over Entry and its joined Feed."""
-    return and_(_shown_alone(Entry, Feed), ~_earlier_copy())
+def shown(*, whole: bool = False):
+    """The condition of `visible`, over Entry and its joined Feed.
+
+    Only entries marked as a copy (see aggregator.writers.mark_copies) are
+    looked for in another feed: a page looks for each of its few copies
+    alone, a count for all of them at once.
+    """
+    if whole:
+        return and_(_shown_alone(Entry, Feed), Entry.id.not_in(_copies_of_shown_posts()))
+    return and_(_shown_alone(Entry, Feed), or_(Entry.is_copy.is_(False), ~_earlier_copy_shown()))
+
+
+def not_shown():
+    """The negation of `shown`, written out so that each part can use what the database knows of it."""
+    return or_(
+        Feed.retired_at.is_not(None),
+        Entry.withdrawn_at.is_not(None),
+        Entry.hidden_at.is_not(None),
+        and_(Feed.since.is_not(None), Entry.sort_time < Feed.since),
+        Entry.id.in_(_copies_of_shown_posts()),
+    )
 
 
 def _shown_alone(entry, feed):
@@ -190,8 +209,8 @@ def _shown_alone(entry, feed):
     )
 
 
-def _earlier_copy():
-    """A condition: another of the writer's feeds carries this entry's link, in an entry stored earlier that is shown."""
+def _earlier_copy_shown():
+    """A condition: another of the writer's feeds shows this entry's link, in an entry stored earlier."""
     twin, twin_feed = aliased(Entry, name="twin"), aliased(Feed, name="twin_feed")
     return exists(
         select(twin.id)
@@ -203,6 +222,18 @@ def _earlier_copy():
             twin.feed_id != Entry.feed_id,
             _shown_alone(twin, twin_feed),
         )
+    )
+
+
+def _copies_of_shown_posts() -> Select:
+    """The ids of entries whose link another of the writer's feeds shows in an entry stored earlier."""
+    copy, twin, twin_feed = aliased(Entry, name="copy"), aliased(Entry, name="twin"), aliased(Feed, name="twin_feed")
+    same_post = and_(twin.author_id == copy.author_id, twin.url == copy.url, twin.id < copy.id, twin.feed_id != copy.feed_id)
+    return (
+        select(copy.id)
+        .join(twin, same_post)
+        .join(twin_feed, twin.feed_id == twin_feed.id)
+        .where(copy.is_copy, _shown_alone(twin, twin_feed))
     )
 
 
@@ -302,7 +333,7 @@ def get_author(session: Session, slug: str) -> AuthorView | None:
 def list_authors(session: Session) -> list[tuple[AuthorView, int, datetime | None]]:
     """Every listed author with their number of entries and latest entry time."""
     counts = (
-        visible(select(Entry.author_id, func.count(Entry.id).label("n"), func.max(Entry.sort_time).label("latest")))
+        visible(select(Entry.author_id, func.count(Entry.id).label("n"), func.max(Entry.sort_time).label("latest")), whole=True)
         .group_by(Entry.author_id)
         .subquery()
     )
@@ -342,19 +373,20 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
         statement = visible(
             select(EntryTag.tag_id, func.count().label("n"))
             .join(Entry, Entry.id == EntryTag.entry_id)
-            .where(Entry.author_id == author_id)
+            .where(Entry.author_id == author_id),
+            whole=True,
         ).group_by(EntryTag.tag_id)
         counts = dict(session.execute(statement).all())
     else:
-        # Counting every tagging reads one small index; the entries of retired
-        # feeds (usually none) are then taken off. Joining each tagging to its
+        # Counting every tagging reads one small index; the entries not shown
+        # (of retired feeds, withdrawn, taken down, copies: usually few) are then taken off. Joining each tagging to its
         # wide entry row instead costs a hundred times more at 100,000 entries.
         counts = dict(session.execute(select(EntryTag.tag_id, func.count()).group_by(EntryTag.tag_id)).all())
         hidden = session.execute(
             select(EntryTag.tag_id, func.count())
             .join(Entry, Entry.id == EntryTag.entry_id)
             .join(Feed, Entry.feed_id == Feed.id)
-            .where(~shown())
+            .where(not_shown())
             .group_by(EntryTag.tag_id)
         )
         for tag_id, n in hidden:
@@ -373,7 +405,7 @@ def site_counts(session: Session) -> dict[str, int]:
     """Listed authors, active feeds and visible entries, in one query."""
     authors = select(func.count(Author.id)).where(Author.retired_at.is_(None)).scalar_subquery()
     feeds = select(func.count(Feed.id)).where(Feed.retired_at.is_(None)).scalar_subquery()
-    entries = visible(select(func.count(Entry.id))).scalar_subquery()
+    entries = visible(select(func.count(Entry.id)), whole=True).scalar_subquery()
     row = session.execute(select(authors, feeds, entries)).one()
     return {"authors": row[0] or 0, "feeds": row[1] or 0, "entries": row[2] or 0}
 

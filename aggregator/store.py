@@ -26,7 +26,7 @@ from aggregator.parse import ParsedEnclosure
 from aggregator.purge import unused_entry_id
 from aggregator.resilience import local_process_has_ended
 from aggregator.tagging import Tag as TagName
-from aggregator.writers import hide_taken_down
+from aggregator.writers import keep_wishes
 
 SITE_KEY = "site"
 ALIASES_KEY = "tag_aliases"
@@ -203,7 +203,7 @@ def save_entries(
         _replace_entry_tags(session, entry_id, [tag_ids[tag.slug] for tag in entry.tags])
         written[entry_id] = entry
     _replace_enclosures(session, written)
-    hide_taken_down(session, feed.author_id, list(written), now)
+    keep_wishes(session, feed.author_id, list(written), now)
     return StoreCounts(new=new, updated=updated, unchanged=unchanged)
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from aggregator.models import Author, Entry, Feed
 
@@ -51,6 +51,9 @@ def sync_writers(session: Session, config: Config, now: datetime) -> list[str]:
     """
     plan = plan_writers(session, config, added_at=now)
     apply_writers(session, plan, now)
+    # A feed moved to a writer, or a writer's new feed, may carry links stored before.
+    several = [author.id for author in _in_chunks(session, Author, Author.slug, [a.slug for a in config.authors if len(a.feeds) > 1])]
+    mark_copies(session, Entry.author_id.in_(several))
     return plan.lines
 
 
@@ -196,10 +199,13 @@ def _in_chunks(session: Session, model: Any, column: Any, values: list[str]) -> 
     return found
 
 
-def hide_taken_down(session: Session, author_id: int, entry_ids: list[int], now: datetime) -> None:
-    """Mark hidden the entries just written whose link the writer took down: no poll shows one again."""
+def keep_wishes(session: Session, author_id: int, entry_ids: list[int], now: datetime) -> None:
+    """Mark the entries a poll just wrote: hidden if the writer took their link down (no poll shows
+    one again), a copy if another of the writer's feeds stored their link first."""
     if not entry_ids:
         return
+    for start in range(0, len(entry_ids), _CHUNK):
+        mark_copies(session, Entry.id.in_(entry_ids[start : start + _CHUNK]))
     links = taken_down_links(session, author_id)
     if not links:
         return
@@ -210,3 +216,19 @@ def hide_taken_down(session: Session, author_id: int, entry_ids: list[int], now:
             .values(hidden_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def mark_copies(session: Session, which: Any) -> None:
+    """Mark as a copy each entry among `which` whose link another of its writer's feeds stored first."""
+    twin = aliased(Entry, name="twin")
+    earlier = exists(
+        select(twin.id).where(
+            twin.author_id == Entry.author_id, twin.url == Entry.url, twin.id < Entry.id, twin.feed_id != Entry.feed_id
+        )
+    )
+    session.execute(
+        update(Entry)
+        .where(which, Entry.is_copy.is_(False), Entry.url.is_not(None), earlier)
+        .values(is_copy=True)
+        .execution_options(synchronize_session=False)
+    )
