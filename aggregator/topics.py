@@ -169,7 +169,7 @@ def vocabulary_from_settings(topics: Mapping[str, Any] | None, rules: Sequence[M
     topics = topics or {}
     return Vocabulary(
         topics={
-            slug: Topic(slug, value.get("label") or tag_display_name(slug), value.get("description", ""), tuple(value.get("aliases", ())))
+            slug: Topic(slug, value.get("label") or tag_display_name(slug.replace("-", " ")), value.get("description", ""), tuple(value.get("aliases", ())))
             for slug, value in (topics.get("topics") or {}).items()
         },
         topics_only=bool(topics.get("topics_only")),
