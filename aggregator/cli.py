@@ -510,6 +510,19 @@ def fix(write: bool, config_path: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--unmapped", is_flag=True, help="List the categories of stored posts that map to no topic, with their posts.")
+@config_option
+def tags(unmapped: bool, config_path: Path | None) -> None:
+    """List the topics of feeds.yaml with their posts; --unmapped, the categories that map to none."""
+    path = _config_path(config_path)
+    config = _load_config_or_exit(path)
+    with _open_database(path)() as session:
+        lines = topics.unmapped_lines(session, config) if unmapped else topics.topic_lines(session, config)
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command()
 @click.option("--author", "author_slug", required=True, metavar="SLUG", help="The writer, listed in feeds.yaml or no longer.")
 @click.option("--yes", is_flag=True, help="Delete without asking first.")
 @config_option
@@ -551,29 +564,24 @@ def purge(author_slug: str, yes: bool, config_path: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--unmapped", is_flag=True, help="List the categories of stored posts that map to no topic, with their posts.")
-@config_option
-def tags(unmapped: bool, config_path: Path | None) -> None:
-    """List the topics of feeds.yaml with their posts; --unmapped, the categories that map to none."""
-    path = _config_path(config_path)
-    config = _load_config_or_exit(path)
-    with _open_database(path)() as session:
-        lines = topics.unmapped_lines(session, config) if unmapped else topics.topic_lines(session, config)
-    for line in lines:
-        click.echo(line)
-
-
-@cli.command()
 @config_option
 def status(config_path: Path | None) -> None:
-    """Print every feed's health, sick feeds first (as /status shows it)."""
-    sessions = _open_database(_config_path(config_path))
+    """Print every feed's health, sick feeds first (as /status shows it).
+
+    Exits 1 when the feeds file is refused (the site runs on the last good one).
+    """
+    path = _config_path(config_path)
+    sessions = _open_database(path)
     with sessions() as session:
         feeds = reading.feed_health(session)
         notices = reading.feed_notices(session)
+        config_state = load_config_state(session)
+    refused = _refused_config(path, config_state)
+    for line in refused:
+        click.echo(line)
     if not feeds:
         click.echo("No feeds yet: list them in feeds.yaml and run `aggregator sync`.")
-        return
+        sys.exit(1 if refused else 0)
     now = utcnow()
     rows = [("feed", "last check", "last ok", "http", "entries", "next check", "errors", "problem")]
     for health in feeds:
