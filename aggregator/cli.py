@@ -29,6 +29,7 @@ from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, 
 from aggregator.resilience import Backoff, Outage, describe
 from aggregator.sync import ConfigState, SyncReport, load_config_state, plan_sync, read_current, sync_config
 from aggregator.web.dates import ago
+from aggregator.writers import plan_writers
 
 config_option = click.option(
     "--config",
@@ -206,13 +207,19 @@ def sync(dry_run: bool, config_path: Path | None) -> None:
     if dry_run:
         with sessions() as session:
             plan = plan_sync(config, read_current(session))
-        for change in plan.changes:
-            click.echo(f"would {change.describe()}")
-        if not plan.changes:
+            wishes = plan_writers(session, config)
+            stored_topics = {key: store.load_setting(session, key) for key in (store.TOPICS_KEY, store.RULES_KEY)}
+        lines = [f"would {change.describe()}" for change in plan.changes]
+        lines += [f"would change {line}" for line in wishes.lines]
+        lines += [f"would update the {line}" for line in topics.topic_changes({k: v for k, v in stored_topics.items() if v is not None}, config.topics)]
+        for line in lines:
+            click.echo(line)
+        if not lines:
             click.echo("The database already matches the feeds file; a sync would do nothing.")
         else:
-            leaving = f"; {plan.leaving} stored post{'s' if plan.leaving != 1 else ''} would leave the pages" if plan.leaving else ""
-            click.echo(f"Dry run: {len(plan.changes)} change{'s' if len(plan.changes) != 1 else ''}{leaving}. Nothing was changed.")
+            leaving = plan.leaving + wishes.taken_down
+            said = f"; {leaving} stored post{'s' if leaving != 1 else ''} would leave the pages" if leaving else ""
+            click.echo(f"Dry run: {len(lines)} change{'s' if len(lines) != 1 else ''}{said}. Nothing was changed.")
         return
     report = _sync(sessions, config)
     for line in report.lines():

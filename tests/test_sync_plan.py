@@ -150,3 +150,18 @@ def test_a_running_site_refuses_a_bad_edit_says_so_everywhere_and_takes_the_fix(
     finally:
         process.terminate()
         process.communicate(timeout=15)
+
+
+def test_dry_run_names_writers_wishes_and_topics_too(run_aggregator, tmp_path: Path):
+    config = tmp_path / "feeds.yaml"
+    text = feeds_yaml({"jane-doe": [JANE]})
+    config.write_text(text, encoding="utf-8")
+    run_aggregator("sync")
+    edited = text.replace("    bio: jane-doe writes here.\n", "    bio: jane-doe writes here.\n    pronouns: she/her\n    display: excerpt\n")
+    edited += "tags:\n  topics:\n    cbt: {label: CBT}\n  rules:\n    - {match: polyvagal, tag: cbt}\n"
+    config.write_text(edited, encoding="utf-8")
+    dry = run_aggregator("sync", "--dry-run")
+    assert "would change author jane-doe (" in dry.stdout and "pronouns" in dry.stdout and "display" in dry.stdout
+    assert "would update the topics" in dry.stdout and "would update the keyword rules" in dry.stdout
+    assert "Nothing was changed." in dry.stdout
+    assert run_aggregator("sync", "--dry-run").stdout == dry.stdout
