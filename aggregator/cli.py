@@ -27,7 +27,8 @@ from aggregator.db import (
 from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.poll import PollOutcome, is_infrastructure_failure, poll_feeds, utcnow
 from aggregator.resilience import Backoff, Outage, describe
-from aggregator.sync import ConfigState, SyncReport, load_config_state, plan_sync, read_current, sync_config
+from aggregator.settings import ConfigState, load_settings
+from aggregator.sync import SyncReport, plan_sync, read_current, sync_config
 from aggregator.web.dates import ago
 from aggregator.writers import plan_writers
 
@@ -582,7 +583,7 @@ def status(config_path: Path | None) -> None:
     with sessions() as session:
         feeds = reading.feed_health(session)
         notices = reading.feed_notices(session)
-        config_state = load_config_state(session)
+        config_state = load_settings(session).config_state
     refused = _refused_config(path, config_state)
     for line in refused:
         click.echo(line)

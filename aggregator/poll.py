@@ -23,12 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator import schedule, store, telemetry, wagtail
 from aggregator.boilerplate import curator_rules, library
 from aggregator.clean import MAX_ENTRY_HTML, RULES_VERSION, clean_content, clean_text, safe_url
-from aggregator.config import ScheduleConfig, base_url_from_environment
 from aggregator.db import transaction
 from aggregator.fetch import Fetcher, FetchError, FetchLimits, FetchRequest, HostBusy, HostLimiter, LocalHostLimiter
 from aggregator.parse import ParsedEnclosure, ParsedEntry, ParsedFeed, ParseError, parse_feed
+from aggregator.settings import load_settings
 from aggregator.tagging import declared_notes, entry_tags
-from aggregator.topics import load_vocabulary
 
 log = logging.getLogger("aggregator.poll")
 # Longer links are not stored: no post needs one, and they bloat indexes.
@@ -128,13 +127,12 @@ class Poller:
         self.sessions = sessions
         self.clock = clock
         with sessions() as session:
-            site = store.load_setting(session, store.SITE_KEY, {})
-            self.aliases: dict[str, str] = store.load_setting(session, store.ALIASES_KEY, {})
-            self.topics = load_vocabulary(session)
-            known = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
-        self.schedule = ScheduleConfig(**{k: v for k, v in known.items() if k in ScheduleConfig.__dataclass_fields__})
+            settings = load_settings(session)
+        self.aliases = settings.aliases
+        self.topics = settings.vocabulary
+        self.schedule = settings.schedule
         self.fetcher = Fetcher(
-            limits, site_url=base_url_from_environment() or site.get("base_url"), limiter=limiter or LocalHostLimiter(self.schedule.max_per_host)
+            limits, site_url=settings.site.base_url, limiter=limiter or LocalHostLimiter(self.schedule.max_per_host)
         )
 
     def __enter__(self) -> Poller:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased, defer
 
 from aggregator.models import Author, Enclosure, Entry, EntryTag, Feed, PurgedEntry, Tag
 from aggregator.tagging import tag_slug
-from aggregator.topics import shown_tags
+from aggregator.settings import load_settings
 
 PAGE_SIZE = 30
 _TITLES = {"dr", "mr", "mrs", "ms", "mx", "prof", "rev"}
@@ -354,7 +354,7 @@ def author_feeds(session: Session, author_id: int) -> list[Feed]:
 
 def get_tag(session: Session, slug: str) -> TagView | None:
     tag = session.scalar(select(Tag).where(Tag.slug == slug))
-    curated = shown_tags(session)  # with topics_only, a category that is no topic has no page
+    curated = load_settings(session).shown_tags  # with topics_only, a category that is no topic has no page
     return TagView(tag.slug, tag.name) if tag and (curated is None or tag.slug in curated) else None
 
 
@@ -363,7 +363,7 @@ def get_tags(session: Session, slugs: Sequence[str]) -> list[TagView]:
     if not slugs:
         return []
     found = {tag.slug: TagView(tag.slug, tag.name) for tag in session.scalars(select(Tag).where(Tag.slug.in_(slugs)))}
-    curated = shown_tags(session)
+    curated = load_settings(session).shown_tags
     return [found[slug] for slug in dict.fromkeys(slugs) if slug in found and (curated is None or slug in curated)]
 
 
@@ -392,7 +392,7 @@ def tag_counts(session: Session, author_id: int | None = None) -> list[tuple[Tag
         for tag_id, n in hidden:
             counts[tag_id] -= n
     names = {tag.id: tag for tag in session.scalars(select(Tag).where(Tag.id.in_([i for i, n in counts.items() if n > 0])))}
-    curated = shown_tags(session)
+    curated = load_settings(session).shown_tags
     views = [
         (TagView(names[i].slug, names[i].name), n)
         for i, n in counts.items()
@@ -446,7 +446,7 @@ def tags_of(session: Session, entry_ids: list[int]) -> dict[int, tuple[TagView, 
         .order_by(Tag.slug)
     )
     found: dict[int, list[TagView]] = defaultdict(list)
-    curated = shown_tags(session)
+    curated = load_settings(session).shown_tags
     for entry_id, slug, name in rows:
         if curated is None or slug in curated:
             found[entry_id].append(TagView(slug, name))

@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aggregator.config import AuthorConfig, Config, ConfigError, FeedConfig, load_config
 from aggregator.db import transaction
 from aggregator.models import Author, Entry, Feed, Setting
-from aggregator.topics import sync_topics
-from aggregator.writers import sync_writers
+from aggregator.settings import ConfigState, forget_settings
 from aggregator.store import (
     ALIASES_KEY,
     CONFIG_STATE_KEY,
@@ -34,6 +33,8 @@ from aggregator.store import (
     load_setting,
     replace_writer_in_search_terms,
 )
+from aggregator.topics import sync_topics
+from aggregator.writers import sync_writers
 
 log = logging.getLogger("aggregator.sync")
 SYNC_LOCK_ID = 7_202_612
@@ -85,45 +86,16 @@ def sync_config(session: Session, config: Config, now: datetime) -> SyncReport:
     sync_topics(session, config, report)
     report.changed += sync_writers(session, config, now)  # profiles, wishes, hide: aggregator.writers
     _store_config_state(session, ConfigState("accepted", last_good_at=now.isoformat(timespec="seconds")))
+    forget_settings(session)
     return report
 
 
 # -- Whether the last edit was taken ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConfigState:
-    """What the last sync made of feeds.yaml, for /status, /healthz and `aggregator status`.
-
-    A refused edit leaves the last good configuration running: `problems`
-    says why (FILE:LINE: message) and `last_good_at` since when it runs.
-    """
-
-    state: str  # "accepted", "rejected", or "unknown" (never synced)
-    problems: tuple[str, ...] = ()
-    rejected_at: str | None = None  # ISO 8601, UTC
-    last_good_at: str | None = None
-
-    @property
-    def rejected(self) -> bool:
-        return self.state == "rejected"
-
-
-def load_config_state(session: Session) -> ConfigState:
-    stored = load_setting(session, CONFIG_STATE_KEY, None)
-    if not isinstance(stored, dict):
-        return ConfigState("unknown")
-    return ConfigState(
-        state=str(stored.get("state", "unknown")),
-        problems=tuple(str(p) for p in stored.get("problems") or ()),
-        rejected_at=stored.get("rejected_at"),
-        last_good_at=stored.get("last_good_at"),
-    )
-
-
 def record_config_rejected(session: Session, problems: list[str], now: datetime) -> None:
     """Keep a refused edit's problems where curators look; the last good sync stays as it was."""
-    last_good = load_config_state(session).last_good_at
+    last_good = ConfigState.from_setting(load_setting(session, CONFIG_STATE_KEY)).last_good_at
     _store_config_state(session, ConfigState("rejected", tuple(problems), now.isoformat(timespec="seconds"), last_good))
 
 
@@ -133,6 +105,7 @@ def _store_config_state(session: Session, state: ConfigState) -> None:
         session.add(Setting(key=CONFIG_STATE_KEY, value=value))
     else:
         session.execute(update(Setting).where(Setting.key == CONFIG_STATE_KEY).values(value=value))
+    forget_settings(session)
 
 
 # -- What the database holds, as plain data ----------------------------------------

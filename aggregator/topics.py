@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from aggregator.models import Author, Entry, EntryTag, Feed, Setting
 from aggregator.models import Tag as TagRow
-from aggregator.store import NOTES_KEY, RULES_KEY, TOPICS_KEY, _ensure_tags, dialect_insert
+from aggregator.store import RULES_KEY, TOPICS_KEY, _ensure_tags, dialect_insert
 from aggregator.tagging import MAX_TAG_LENGTH, AliasLoop, Tag, resolve_aliases, tag_display_name, tag_slug
 
 if TYPE_CHECKING:
@@ -179,34 +179,6 @@ def vocabulary_from_settings(topics: Mapping[str, Any] | None, rules: Sequence[M
 
 def _rules_from_settings(rules: Sequence[Mapping[str, Any]] | None) -> tuple[KeywordRule, ...]:
     return tuple(KeywordRule(rule["match"], rule["tag"], tuple(rule.get("in") or RULE_PLACES)) for rule in rules or ())
-
-
-def load_vocabulary(session: Session) -> Vocabulary:
-    return _stored(session)[0]
-
-
-def shown_tags(session: Session) -> frozenset[str] | None:
-    """The tag slugs readers may see, as the last sync stored them; None when every tag is shown."""
-    return _stored(session)[1]
-
-
-def _stored(session: Session) -> tuple[Vocabulary, frozenset[str] | None]:
-    """The vocabulary and the tags shown, read once per transaction of `session`.
-
-    A page asks for them in each of its lists; one query serves them all.
-    """
-    transaction = session.get_transaction()
-    cached = session.info.get(_CACHE_KEY)
-    if cached is not None and transaction is not None and cached[0] is transaction:
-        return cached[1]
-    values = _settings(session, TOPICS_KEY, RULES_KEY, NOTES_KEY)
-    vocabulary = vocabulary_from_settings(values.get(TOPICS_KEY), values.get(RULES_KEY))
-    found = (vocabulary, vocabulary.shown(values.get(NOTES_KEY) or {}))
-    session.info[_CACHE_KEY] = (session.get_transaction(), found)
-    return found
-
-
-_CACHE_KEY = "aggregator.topics"
 
 
 def _settings(session: Session, *keys: str) -> dict[str, Any]:
@@ -471,7 +443,6 @@ def sync_topics(session: Session, config: Any, report: _Report) -> _Report:
     did to `report` and returns it.
     """
     vocabulary: Vocabulary = config.topics
-    session.info.pop(_CACHE_KEY, None)
     stored = _settings(session, TOPICS_KEY, RULES_KEY)
     topics_value, rules_value = vocabulary.settings()
     if stored.get(TOPICS_KEY, {"topics_only": False, "topics": {}}) != topics_value:

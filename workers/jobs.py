@@ -8,11 +8,10 @@ from typing import Any
 
 from rq import get_current_job
 
-from aggregator import store
-from aggregator.config import DEFAULT_MAX_PER_HOST
 from aggregator.db import make_engine, session_factory
 from aggregator.fetch import FetchLimits
 from aggregator.poll import Poller, PollOutcome, is_infrastructure_failure
+from aggregator.settings import load_settings
 from workers.limits import RedisHostLimiter, lease_seconds_for
 
 log = logging.getLogger("workers.jobs")
@@ -33,10 +32,10 @@ def poll_feed(feed_id: int) -> dict[str, Any]:
         limits = FetchLimits()
         try:
             with sessions() as session:
-                schedule = store.load_setting(session, store.SCHEDULE_KEY, {}) or {}
+                per_host = load_settings(session).schedule.max_per_host
             limiter = RedisHostLimiter(
                 get_current_job().connection,
-                schedule.get("max_per_host", DEFAULT_MAX_PER_HOST),
+                per_host,
                 lease_seconds=lease_seconds_for(limits),
             )
             with Poller(sessions, limits=limits, limiter=limiter) as poller:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from aggregator import reading, telemetry
 from aggregator.models import Feed
 from aggregator.resilience import describe
-from aggregator.sync import load_config_state
+from aggregator.settings import load_settings
 from aggregator.web import db_session
 from aggregator.web.dates import iso
 
@@ -82,7 +82,7 @@ def healthz() -> tuple[Response, int]:
         counts = reading.site_counts(session)
         last_check = session.scalar(select(func.max(Feed.last_checked_at)))
         liveness = telemetry.liveness(session, datetime.now(UTC))
-        config = load_config_state(session)
+        config = load_settings(session).config_state
     except SQLAlchemyError as exc:
         log.error("healthz: database unavailable: %s", describe(exc))
         return _no_store(jsonify(status="error", database="unavailable")), 503

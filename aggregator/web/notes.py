@@ -8,12 +8,14 @@ reading setting kept in a cookie.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import request
 
-from aggregator import store
+from aggregator.config import ContentNote
 from aggregator.reading import EntryView
+from aggregator.settings import load_settings
 from aggregator.tagging import tag_slug
 from aggregator.web import db_session
 
@@ -37,18 +39,16 @@ class SupportPanel:
     links: tuple[tuple[str, str], ...]
 
 
-def configured_notes() -> dict[str, dict]:
-    """{tag slug: {"note": ..., "support": ...}} as `aggregator sync` stored them."""
-    if "content_notes" not in g:
-        g.content_notes = store.load_setting(db_session(), store.NOTES_KEY, {}) or {}
-    return g.content_notes
+def configured_notes() -> Mapping[str, ContentNote]:
+    """{tag slug: its note} as `aggregator sync` stored them."""
+    return load_settings(db_session()).notes
 
 
 def notes_for(entry: EntryView) -> list[Note]:
     """The content notes an entry carries, the curator's first."""
     configured = configured_notes()
     tag_names = {tag.slug: tag.name for tag in entry.tags}
-    notes = [Note(slug, configured[slug]["note"], configured[slug].get("support")) for slug in tag_names if slug in configured]
+    notes = [Note(slug, configured[slug].note, configured[slug].support) for slug in tag_names if slug in configured]
     for slug in entry.declared_notes:
         if slug not in configured:
             notes.append(Note(slug, f"the author notes: {tag_names.get(slug, slug.replace('-', ' '))}", None))
@@ -59,12 +59,8 @@ def support_panels(notes: list[Note]) -> list[SupportPanel]:
     names = list(dict.fromkeys(note.support for note in notes if note.support))
     if not names:
         return []
-    stored = store.load_setting(db_session(), store.SUPPORT_KEY, {}) or {}
-    return [
-        SupportPanel(name, stored[name]["title"], stored[name].get("text", ""), tuple(tuple(link) for link in stored[name].get("links", ())))
-        for name in names
-        if name in stored
-    ]
+    stored = load_settings(db_session()).support
+    return [SupportPanel(name, stored[name].title, stored[name].text, stored[name].links) for name in names if name in stored]
 
 
 def hidden_topics() -> list[str]:

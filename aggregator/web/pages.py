@@ -13,11 +13,11 @@ from flask.globals import request_ctx
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from werkzeug.exceptions import BadHost, HTTPException, InternalServerError
 
-from aggregator import reading, search, store
-from aggregator.config import SiteConfig, site_from_settings
+from aggregator import reading, search
+from aggregator.config import SiteConfig
 from aggregator.opml import ExportFeed, ExportWriter, export_opml
+from aggregator.settings import load_settings
 from aggregator.tagging import tag_slug
-from aggregator.topics import load_vocabulary
 from aggregator.web import db_session, health, notes, preferences, status, syndication
 from aggregator.web.summaries import summary
 
@@ -42,7 +42,7 @@ UNSHOWN_REASONS = {
 def site() -> SiteConfig:
     """The site settings that `aggregator sync` stored (defaults before the first sync), AGGREGATOR_BASE_URL applied."""
     if "site" not in g:
-        g.site = site_from_settings(store.load_setting(db_session(), store.SITE_KEY, {}))
+        g.site = load_settings(db_session()).site
     return g.site
 
 
@@ -95,7 +95,7 @@ def list_url(endpoint: str = "pages.index", *, tags: Sequence[str] = (), exclude
 
 
 def _aliases() -> dict[str, str]:
-    return store.load_setting(db_session(), store.ALIASES_KEY, {}) or {}
+    return dict(load_settings(db_session()).aliases)
 
 
 def _filters() -> tuple[list[str], list[str]]:
@@ -229,7 +229,7 @@ def tag(slug: str) -> str | Response:
     tag_view = _tag_or_404(slug)
     hidden = _hidden([slug], [])
     page = reading.list_entries(db_session(), tags=[slug], exclude=hidden, before=_cursor())
-    topic = load_vocabulary(db_session()).topics.get(slug)  # a curated topic's label and description
+    topic = load_settings(db_session()).vocabulary.topics.get(slug)  # a curated topic's label and description
     return render_template("tag.html", tag=tag_view, topic=topic, page=page, hidden_views=reading.get_tags(db_session(), hidden))
 
 

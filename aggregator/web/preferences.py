@@ -15,7 +15,8 @@ from flask import request
 from sqlalchemy.orm import Session
 
 from aggregator import reading
-from aggregator.topics import load_vocabulary
+from aggregator.config import ContentNote
+from aggregator.settings import load_settings
 from aggregator.web.summaries import summary
 
 COOKIE = "reading"
@@ -52,14 +53,14 @@ def from_form(form) -> str:
     return urlencode({name: value for name, value in chosen.items() if value != DEFAULTS[name]})
 
 
-def topics_to_leave_out(session: Session, noted: Mapping[str, Mapping], hidden: Sequence[str]) -> list[tuple[reading.TagView, str | None]]:
+def topics_to_leave_out(session: Session, noted: Mapping[str, ContentNote], hidden: Sequence[str]) -> list[tuple[reading.TagView, str | None]]:
     """The topics a reader may leave out of every list, each with its content note (None: it has none).
 
     The noted topics first, then the curated ones (`tags.topics`), or where
     feeds.yaml names none the most used tags, by name; a topic the reader
     left out stays offered, so that it can be taken back.
     """
-    vocabulary = load_vocabulary(session)
+    vocabulary = load_settings(session).vocabulary
     if vocabulary.topics:
         others = list(vocabulary.topics)
     else:
@@ -70,4 +71,4 @@ def topics_to_leave_out(session: Session, noted: Mapping[str, Mapping], hidden: 
     for slug in [*noted, *vocabulary.topics]:
         named.setdefault(slug, reading.TagView(slug, vocabulary.name(slug)))
     rest = sorted({*others, *hidden} - set(noted), key=lambda slug: named[slug].name.casefold() if slug in named else "")
-    return [(named[slug], noted[slug]["note"] if slug in noted else None) for slug in [*noted, *rest] if slug in named]
+    return [(named[slug], noted[slug].note if slug in noted else None) for slug in [*noted, *rest] if slug in named]

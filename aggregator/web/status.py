@@ -8,7 +8,7 @@ from flask import Blueprint, render_template
 
 from aggregator import reading
 from aggregator.boilerplate import repeated_endings
-from aggregator.sync import load_config_state
+from aggregator.settings import load_settings
 from aggregator.web import db_session
 from aggregator.web.summaries import summary
 
@@ -22,7 +22,7 @@ def status() -> str:
     suggestions = summary("ending-suggestions", lambda: _suggestions(session))
     return render_template(
         "status.html",
-        config_state=load_config_state(session),
+        config_state=load_settings(session).config_state,
         now=datetime.now(UTC),
         feeds=feeds,
         sick=sum(1 for health in feeds if health.sick),
