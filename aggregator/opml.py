@@ -77,6 +77,7 @@ class ExportFeed:
     title: str | None = None
     html_url: str | None = None
     type: str | None = None  # "wagtail" for a Wagtail pages API source
+    syndication_url: str | None = None  # a Wagtail source's site's own RSS or Atom feed, when its pages name one
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ def export_opml(*, title: str, owner_url: str, date: datetime, writers: Iterable
     this site (`owner_url` + /author/<slug>/feed.atom) stands for it when
     the site has a public address, else it is left out with a comment that
     says why. A Wagtail pages API source is JSON no feed reader reads: it is
-    listed as type="wagtail" under the category NOT_FOR_READERS and without
-    an xmlUrl, so readers skip it. A document with nothing to subscribe to
+    listed as the site's own RSS or Atom feed when its pages name one, else
+    as type="wagtail" under the category NOT_FOR_READERS and without an
+    xmlUrl, so readers skip it. A document with nothing to subscribe to
     says so in a text outline. A naive `date` is taken as UTC.
     """
     root = ET.Element("opml", version="2.0")
@@ -117,6 +119,7 @@ def export_opml(*, title: str, owner_url: str, date: datetime, writers: Iterable
         group = ET.Element("outline", text=name, title=name)
         for feed in writer.feeds:
             listed += _export_feed(group, body, writer, feed, owner_url if public_site else None)
+        _drop_repeats(group)
         if len(group):
             body.append(group)
     if not listed:
@@ -146,6 +149,12 @@ def _export_feed(group: ET.Element, body: ET.Element, writer: ExportWriter, feed
         return 1
     if not _is_http(feed.url):
         return 0
+    if feed.type == "wagtail" and _is_http(feed.syndication_url):
+        # Readers cannot read the API, but they can read the site's own feed.
+        ET.SubElement(
+            group, "outline", type="rss", text=label, title=label, xmlUrl=_xml_text(feed.syndication_url or ""), **attributes
+        )
+        return 1
     if feed.type == "wagtail":
         ET.SubElement(
             group, "outline", type="wagtail", text=label, title=label, url=_xml_text(feed.url),
@@ -154,6 +163,18 @@ def _export_feed(group: ET.Element, body: ET.Element, writer: ExportWriter, feed
         return 0
     ET.SubElement(group, "outline", type="rss", text=label, title=label, xmlUrl=_xml_text(feed.url), **attributes)
     return 1
+
+
+def _drop_repeats(group: ET.Element) -> None:
+    """One outline per feed address: a Wagtail source's site feed may also be listed on its own."""
+    seen: set[str] = set()
+    for outline in list(group):
+        address = outline.get("xmlUrl") if isinstance(outline.tag, str) else None
+        if address is None:
+            continue
+        if address in seen:
+            group.remove(outline)
+        seen.add(address)
 
 
 def _is_public(url: str) -> bool:

@@ -37,6 +37,7 @@ from aggregator.parse import (
     base_for_content,
     entry_key,
     escape_text,
+    feed_links,
     iso_date,
     map_entries,
     text_value,
@@ -575,6 +576,10 @@ def read_source(
                 plan.finished = everything.finished
             elif not plan.changed and plan.broken_off is None:
                 not_modified = True  # nothing new, edited or gone: as good as a 304
+    syndication = before.get("syndication_feed")
+    if first and syndication is None and plan.seen:
+        newest = next((url for _, url in plan.seen.values() if url), None)
+        syndication = _discover_syndication(api, absolute_url(newest, api.origin) or api.origin + "/")
     # What the listing showed of each page (its URL above all) is what links to it resolve to.
     lookups = Lookups(api, {i: url for i, (_, url) in {**known, **plan.seen}.items() if url})
     pages_url = api.url(api.pages_path)
@@ -618,6 +623,8 @@ def read_source(
         "total": plan.total if plan.total is not None and done else before.get("total", len(stored_marks)),
         "complete": bool(before.get("complete")) or (first and plan.finished and done),
         "requests": api.requests,
+        # The site's own RSS or Atom feed ("" when its pages name none), for readers (/opml.xml).
+        "syndication_feed": syndication,
     }  # fmt: skip
     # The first page's validators may say "nothing new" next time only
     # when everything it led to was read.
@@ -717,6 +724,16 @@ def _read_recent(
             break
     plan.finished = True
     return plan, False
+
+
+def _discover_syndication(api: WagtailAPI, page_url: str) -> str:
+    """The RSS or Atom feed a page of the site names (`<link rel="alternate">`), else ""."""
+    try:
+        page = api.get(page_url)
+    except FetchError:
+        return ""
+    links = feed_links(page.body or b"", page.url)
+    return next((url for url, kind in links if kind in ("RSS", "Atom")), "")
 
 
 def _mark(item: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -314,3 +314,16 @@ def test_poll_and_status_commands_show_what_a_wagtail_source_cost(wagtail_site: 
     status = run_aggregator("status")
     total = api_total(wagtail_site.api_url)
     assert re.search(rf"\b{total} \(site lists {total}; \d+ requests\)", status.stdout), status.stdout
+
+
+def test_opml_offers_readers_the_wagtail_site_s_own_feed_once(wagtail_site: WagtailSite, sessions, tmp_path: Path):
+    text = HEADER + source("api", wagtail_site.api_url)
+    write_and_sync(sessions, tmp_path, text)
+    poll(sessions, wagtail_site.api_url)
+    app = create_app(engine=sessions.kw["bind"])
+    with app.test_client() as client:
+        opml = client.get("/opml.xml").get_data(as_text=True)
+    assert f'xmlUrl="{wagtail_site.rss_url}"' in opml and 'type="wagtail"' not in opml
+    write_and_sync(sessions, tmp_path, text + "      - url: " + wagtail_site.rss_url + "\n")
+    with app.test_client() as client:
+        assert client.get("/opml.xml").get_data(as_text=True).count(f'xmlUrl="{wagtail_site.rss_url}"') == 1

@@ -375,7 +375,10 @@ def opml() -> Response:
     writers = []
     for author_view, _, _ in reading.list_authors(session):
         feeds = tuple(
-            ExportFeed(source=feed.source, url=feed.moved_to or feed.location, title=feed.title, html_url=feed.site_url, type=feed.type)
+            ExportFeed(
+                source=feed.source, url=feed.moved_to or feed.location, title=feed.title, html_url=feed.site_url,
+                type=feed.type, syndication_url=(feed.source_state or {}).get("syndication_feed") or None,
+            )
             for feed in reading.author_feeds(session, author_view.id)
             if feed.gone_at is None
         )
