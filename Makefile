@@ -17,8 +17,12 @@ PYTEST_ARGS ?=
 run: $(VENV)/.installed
 	$(BIN)/aggregator serve --host $(HOST) --port $(PORT)
 
+# Two test processes: the suite waits on servers, browsers and subprocesses
+# as much as it computes. TEST_PROCESSES=0 runs it in one.
+TEST_PROCESSES ?= 2
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses=$(TEST_PROCESSES) $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -9,12 +9,14 @@ when the service is missing, unless AGGREGATOR_REQUIRE_ALL=1 (set by
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -29,7 +31,18 @@ from tests.wagtailsite import wagtail_site  # noqa: F401 - the session's real Wa
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("AGGREGATOR_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_TEST_URL = os.environ.get("AGGREGATOR_TEST_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def _redis_test_url() -> str:
+    """Database 13 of the real Redis (or AGGREGATOR_TEST_REDIS's) for the first
+    test process, the next one for each other (make test runs two): each
+    process flushes only its own."""
+    base = urlsplit(os.environ.get("AGGREGATOR_TEST_REDIS", "redis://127.0.0.1:6379/13"))
+    process = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    return urlunsplit(base._replace(path=f"/{int(base.path.strip('/') or 0) + process}"))
+
+
+REDIS_TEST_URL = _redis_test_url()
 REQUIRE_ALL = os.environ.get("AGGREGATOR_REQUIRE_ALL") == "1"
 
 _missing_services: dict[str, str] = {}
@@ -49,6 +62,18 @@ def require_chromium() -> None:
     reason = chromium_missing()
     if reason:
         _service_missing("Chromium", reason)
+
+
+_UNAVAILABLE = re.compile(r"(PostgreSQL|Redis|Chromium) unavailable: (.*)")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # With several test processes, the skips happen in the others: their
+    # reports reach this one, which prints the summary.
+    if report.skipped and isinstance(report.longrepr, tuple):
+        found = _UNAVAILABLE.search(str(report.longrepr[2]))
+        if found:
+            _missing_services.setdefault(found.group(1), found.group(2))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
