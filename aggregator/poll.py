@@ -254,8 +254,8 @@ class Poller:
             )
         assert response.body is not None
         parsed = parse_feed(response.body, response.url, response.content_type, feed.type)
-        prepared, cleaning_warnings, left = self._prepare(feed, parsed)
-        moved, rename_checks = self._renamed_posts(feed, parsed, prepared)
+        prepared, cleaning_warnings, left, unknown = self._prepare(feed, parsed)
+        moved, rename_checks = self._renamed_posts(feed, parsed, [entry for entry in prepared if entry.key_hash in unknown])
         hint = max(filter(None, [response.fresh_for, parsed.ttl_seconds]), default=None)
         with transaction(self.sessions) as session:
             counts = store.save_entries(session, feed, prepared, now, moved)
@@ -284,22 +284,20 @@ class Poller:
         )
 
     def _renamed_posts(
-        self, feed: store.FeedState, parsed: ParsedFeed, prepared: list[store.PreparedEntry]
+        self, feed: store.FeedState, parsed: ParsedFeed, unknown: list[store.PreparedEntry]
     ) -> tuple[dict[str, int], int]:
-        """New entries that are stored posts at a new address, and the requests it took to tell.
+        """Which of the entries not stored under their keys (`unknown`) are stored posts at a new
+        address, and the requests it took to tell.
 
         A renamed slug gives a post a new link (and, where the link is the
         guid, a new key). When the feed drops a recent stored post as it
         brings a new one, the old address is asked: a permanent redirect to
         the new entry's link says they are one post.
         """
-        if not prepared:
+        new = {entry.url: entry.key_hash for entry in unknown if entry.url}
+        if not new:
             return {}, 0
         with self.sessions() as session:
-            stored = store.stored_hashes(session, feed.id, [entry.key_hash for entry in prepared])
-            new = {entry.url: entry.key_hash for entry in prepared if entry.key_hash not in stored and entry.url}
-            if not new:
-                return {}, 0
             dates = [entry.published for entry in parsed.entries if entry.published]
             listed = {store.key_hash(entry.key) for entry in parsed.entries}
             candidates = store.unlisted_entries(session, feed.id, listed, min(dates, default=None), MAX_RENAME_CHECKS)
@@ -330,7 +328,7 @@ class Poller:
                 record(session, "not-modified")
             return PollOutcome(feed.id, feed.source, feed.author_slug, "not-modified", 200, requests=read.requests)
         parsed = read.as_feed()
-        prepared, cleaning_warnings, left = self._prepare(feed, parsed)
+        prepared, cleaning_warnings, left, _ = self._prepare(feed, parsed)
         state = read.state
         if left:
             # Pages past the cleaning budget are read again, in full, next time.
@@ -372,11 +370,11 @@ class Poller:
 
     def _prepare(
         self, feed: store.FeedState, parsed: ParsedFeed
-    ) -> tuple[list[store.PreparedEntry], tuple[str, ...], int]:
+    ) -> tuple[list[store.PreparedEntry], tuple[str, ...], int, set[str]]:
         """Clean and tag the entries that are new or changed since last stored, with warnings for the curator.
 
         Only as many as the cleaning budget allows, newest first; the number
-        left for the next poll comes last. One entry never sinks its feed:
+        left for the next poll, then the keys not stored yet. One entry never sinks its feed:
         content that cannot be cleaned is stored as its plain text.
         """
         rules = curator_rules(feed.boilerplate)
@@ -428,7 +426,7 @@ class Poller:
                     enclosures=_checked_enclosures(entry),
                 )
             )
-        return prepared, tuple(warnings), left
+        return prepared, tuple(warnings), left, fingerprints.keys() - stored.keys()
 
     def _record_failure(self, feed: store.FeedState, problem: FetchError | ParseError | str, record: _Recorder) -> PollOutcome:
         now = self.clock()
