@@ -327,3 +327,19 @@ def test_opml_offers_readers_the_wagtail_site_s_own_feed_once(wagtail_site: Wagt
     write_and_sync(sessions, tmp_path, text + "      - url: " + wagtail_site.rss_url + "\n")
     with app.test_client() as client:
         assert client.get("/opml.xml").get_data(as_text=True).count(f'xmlUrl="{wagtail_site.rss_url}"') == 1
+
+
+def test_a_site_that_ignores_conditional_requests_costs_one_listing_page_when_unchanged(
+    wagtail_site: WagtailSite, sessions, tmp_path: Path
+):
+    write_and_sync(sessions, tmp_path, HEADER + source("api", wagtail_site.api_url))
+    with wagtail_site.without_validators():
+        poll(sessions, wagtail_site.api_url)
+        poll(sessions, wagtail_site.api_url)  # the first read of the recently published listing keeps its hash
+        wagtail_site.reset_requests()
+        again = poll(sessions, wagtail_site.api_url)
+        assert again.result == "not-modified" and again.requests == 1  # the same bytes: no detail fetched
+        assert len(wagtail_site.requests) == 1
+        post = wagtail_site.publish("One more small step", "<p>And another.</p>", tags=("anxiety",))
+        changed = poll(sessions, wagtail_site.api_url)
+    assert changed.new == 1 and post.full_url in live_entries(sessions, wagtail_site.api_url)

@@ -139,6 +139,17 @@ class WagtailSite:
         finally:
             self._controls.break_api_from = None
 
+    @contextmanager
+    def without_validators(self) -> Iterator[None]:
+        """Inside the block the site sends no ETag or Last-Modified and ignores conditional requests."""
+        from tests.wagtail_site.middleware import controls
+
+        controls.validators = False
+        try:
+            yield
+        finally:
+            controls.validators = True
+
     @property
     def requests(self) -> list[tuple[str, str]]:
         """(method, path with query) of each request served since the start

@@ -39,6 +39,7 @@ MIDDLEWARE = [
     # First, so that every request is logged, redirects and 404s included.
     "tests.wagtail_site.middleware.log_requests",
     "tests.wagtail_site.middleware.break_api_listings",
+    "tests.wagtail_site.middleware.ignore_conditional_requests",
     # ETags and 304s, as a site behind most caches answers: the API's
     # listings and the feeds can be asked conditionally.
     "django.middleware.http.ConditionalGetMiddleware",
